@@ -1,0 +1,1 @@
+"""Subcommands of ``mv2d-bench``, one module each, each with ``register(subparsers)``."""

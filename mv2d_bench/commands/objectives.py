@@ -1,0 +1,80 @@
+"""``mv2d-bench objectives list|show``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "objectives",
+        help="list the installed objectives or show one",
+        description="Objectives are found through the 'mv2d_bench.objectives' entry-point group; "
+        "a plugin distribution registers its own the same way the built-ins do.",
+    )
+    osub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    lp = osub.add_parser("list", help="list every installed objective with its status")
+    lp.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    lp.set_defaults(func=_list)
+    sp = osub.add_parser("show", help="formula, parameters and defaults, source distribution")
+    sp.add_argument("name")
+    sp.add_argument("--json", action="store_true", help="print a JSON object")
+    sp.set_defaults(func=_show)
+
+
+def _describe(entry) -> dict:
+    obj = entry.try_load()
+    return {
+        "name": entry.name,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "status": entry.status,
+        "error": entry.error,
+        "needs": sorted(getattr(obj, "needs", ())) if obj is not None else [],
+    }
+
+
+def _list(args) -> int:
+    from mv2d_bench.registry import registry
+
+    rows = [_describe(e) for e in registry("objectives").entries()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        where = f"{r['distribution']} {r['version']}"
+        if r["status"] == "ok":
+            print(
+                f"{r['name']:<{width}}  ok      {where:<22} needs: {', '.join(r['needs']) or '-'}"
+            )
+        else:
+            print(f"{r['name']:<{width}}  broken  {where:<22} {r['error']}")
+    return 0
+
+
+def _show(args) -> int:
+    from mv2d_bench.registry import registry
+
+    entry = registry("objectives").entry(args.name)
+    cls = entry.load()
+    info = _describe(entry)
+    info["objective_version"] = getattr(cls, "version", None)
+    info["formula"] = getattr(cls, "formula", "")
+    info["parameters"] = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
+    info["doc"] = (cls.__doc__ or "").strip()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['name']}  (from {info['distribution']} {info['version']})")
+    print(f"  formula:    {info['formula']}")
+    print(f"  needs:      {', '.join(info['needs']) or '-'}")
+    print(
+        "  parameters: " + (", ".join(f"{k}={v!r}" for k, v in info["parameters"].items()) or "-")
+    )
+    if info["doc"]:
+        print()
+        for line in info["doc"].splitlines():
+            print(f"  {line}")
+    return 0

@@ -1,0 +1,1 @@
+"""Protocols, run records, leaderboards, schema and rendering."""

@@ -1,0 +1,117 @@
+"""The Objective base class and the KL term every distillation objective shares."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from mv2d_bench.views import ViewOutputs
+
+
+def kl_from_logits(
+    teacher_logits: Tensor,
+    student_logits: Tensor,
+    temperature: float = 1.0,
+    mask: Tensor | None = None,
+    detach_teacher: bool = True,
+) -> Tensor:
+    """KL(p_teacher || p_student) in nats, averaged over valid items.
+
+    Both sides go through ``log_softmax(logits / temperature)`` (no T^2 factor), so this is a true
+    KL divergence, unlike ``F.kl_div`` fed probabilities. ``mask`` is a bool tensor over items; the
+    mean is over the items where it is True (0 when none are).
+    """
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(
+            f"teacher logits {tuple(teacher_logits.shape)} and student logits "
+            f"{tuple(student_logits.shape)} must have the same shape (items, classes)"
+        )
+    if detach_teacher:
+        teacher_logits = teacher_logits.detach()
+    log_p = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    log_q = torch.log_softmax(student_logits.float() / temperature, dim=-1)
+    per_item = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+    return masked_mean(per_item, mask)
+
+
+def masked_mean(per_item: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of ``per_item`` over the items where ``mask`` is True (0 when none are)."""
+    if mask is None:
+        return per_item.mean()
+    mask = mask.to(device=per_item.device, dtype=torch.bool)
+    if mask.shape != per_item.shape:
+        raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {tuple(per_item.shape)}")
+    count = mask.sum().clamp(min=1)
+    return torch.where(mask, per_item, torch.zeros_like(per_item)).sum() / count
+
+
+class Objective(nn.Module):
+    """An information-bottleneck objective.
+
+    Subclasses set ``name``, ``needs`` (the ViewOutputs fields they read), ``formula`` (one line,
+    shown by ``mv2d-bench objectives show``) and implement :meth:`terms`. Hyper-parameters are
+    constructor keyword arguments; :meth:`forward` checks the fields and returns a dict of named,
+    already weighted scalar terms.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    needs: ClassVar[frozenset[str]] = frozenset()
+    formula: ClassVar[str] = ""
+    min_views: ClassVar[int] = 1
+
+    def __init__(self, weight: float = 1.0) -> None:
+        super().__init__()
+        self.weight = float(weight)
+
+    @classmethod
+    def parameters_doc(cls) -> dict[str, Any]:
+        """Constructor hyper-parameters and their defaults."""
+        sig = inspect.signature(cls.__init__)
+        out: dict[str, Any] = {}
+        for pname, param in sig.parameters.items():
+            if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            out[pname] = None if param.default is param.empty else param.default
+        return out
+
+    def hparams(self) -> dict[str, Any]:
+        """The resolved hyper-parameters of this instance (for run records)."""
+        return {k: getattr(self, k, v) for k, v in self.parameters_doc().items()}
+
+    def check(self, outputs: ViewOutputs) -> None:
+        outputs.require(self.name or type(self).__name__, sorted(self.needs))
+        if self.needs and outputs.n_views < self.min_views:
+            raise ValueError(
+                f"objective {self.name!r} needs at least {self.min_views} views; "
+                f"got {outputs.n_views}"
+            )
+
+    def forward(self, outputs: ViewOutputs) -> dict[str, Tensor]:
+        self.check(outputs)
+        return {k: self.weight * v for k, v in self.terms(outputs).items()}
+
+    def terms(self, outputs: ViewOutputs) -> dict[str, Tensor]:
+        """Unweighted named scalar terms. Override."""
+        raise NotImplementedError
+
+
+class DistillationObjective(Objective):
+    """Objectives made of KL terms between predicted class distributions."""
+
+    def __init__(
+        self, weight: float = 1.0, temperature: float = 1.0, detach_teacher: bool = True
+    ) -> None:
+        super().__init__(weight=weight)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0; got {temperature}")
+        self.temperature = float(temperature)
+        self.detach_teacher = bool(detach_teacher)
+
+    def kl(self, teacher: Tensor, student: Tensor, outputs: ViewOutputs) -> Tensor:
+        return kl_from_logits(
+            teacher, student, self.temperature, outputs.valid(), self.detach_teacher
+        )
