@@ -18,7 +18,7 @@ ENV_ROOT = "MV2D_DATA"
 
 
 class DataError(ValueError):
-    """Bad or missing benchmark data. The message names the file, the field and what was expected."""
+    """Bad or missing benchmark data: the message names the file, the field, what was expected."""
 
 
 class DataNotFoundError(DataError, FileNotFoundError):
