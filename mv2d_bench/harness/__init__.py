@@ -1,0 +1,1 @@
+"""The task-agnostic training harness: trainer, task interface, seeding, checkpoints, logging."""

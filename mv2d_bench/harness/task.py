@@ -1,0 +1,120 @@
+"""The Task interface: what an application (MVC, ReID, segmentation) gives the one trainer.
+
+The trainer (:mod:`mv2d_bench.harness.trainer`) is task-agnostic. It owns seeding, the objective,
+the optimiser and learning-rate schedule, the epoch loop, the progress bar, the JSONL log, model
+selection on the validation split and checkpoints. Everything that depends on the data or the
+network lives in a :class:`Task`. The contract, in the order the trainer calls it:
+
+1. ``task = TaskClass(benchmark, config, device)`` - cheap; keep references only.
+   ``config`` is the resolved :class:`mv2d_bench.config.RunConfig`; the task's own sections
+   (declared in :attr:`Task.sections`, e.g. ``config.section("model")``) are flat dataclasses.
+2. ``task.setup()`` - load the data, make the split, build in-memory tensors on ``device``.
+   Raise :class:`mv2d_bench.loaders.DataError` (a ``ValueError``) naming the file/field on bad data.
+3. ``model = task.build_model()`` - an ``nn.Module``. The trainer has seeded torch just before,
+   so parameter initialisation is reproducible. The trainer moves it to ``device``.
+4. The trainer creates the objective (``mv2d_bench.objectives.create``). Objectives with lazily
+   shaped parameters are materialised by one forward pass on the first training batch.
+5. Per epoch: ``for batch in task.train_batches(epoch, generator)``:
+
+   - ``outputs = task.forward(model, batch, needs)`` returns a ``ViewOutputs``.
+     ``needs`` is the objective's ``needs`` (a frozenset of field names). Fill at least those
+     fields plus what :meth:`losses` uses; compute expensive ones (``loo_logits``) ONLY when they
+     are in ``needs``. ``outputs.target``/``mask`` must be set.
+   - ``terms = task.losses(model, outputs, batch)``: the task's own loss terms (cross-entropy,
+     rank/triplet, ...), a dict of named, already weighted scalar tensors. The trainer adds the
+     objective's terms (prefixing their names with ``obj/``), sums everything, backpropagates and
+     steps. Every term is logged and shown on the progress bar.
+
+   ``train_batches`` must be a pure function of ``(epoch, generator)`` (draw all randomness from
+   ``generator``, a seeded ``torch.Generator`` on the CPU), so a CPU run is repeatable.
+   ``task.num_train_batches(epoch)`` gives the progress-bar length (``None`` if unknown).
+6. After each epoch (every ``train.eval_every`` epochs and at the last), if ``task.has_validation``:
+   ``task.evaluate(model, "val")`` in ``eval()`` mode under ``torch.no_grad()`` returns
+   ``{metric: float}``; :attr:`selection_metric` (direction :attr:`selection_mode`) picks the best
+   epoch, whose weights the trainer keeps. Without validation, the last epoch is used.
+7. At the end the trainer restores the best weights and calls ``task.evaluate(model, "test")``.
+   Those are the run's reported metrics (the protocol's metrics, e.g. ``accuracy`` in percent).
+8. ``task.record_fields()`` returns the run-record sections only the task knows:
+   ``benchmark`` (name, version, data_sha256, split_id, split_sha256, trial), ``protocol`` (id),
+   ``model`` (name, params; the trainer adds ``param_count``), and optionally ``per_trial`` and
+   ``artifacts``. The trainer/CLI add objective, config, seed, metrics, cost and environment.
+
+Optional hooks have defaults here: :meth:`param_groups` (e.g. a smaller learning rate for a
+pretrained backbone) and :meth:`num_train_batches`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from mv2d_bench.views import ViewOutputs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mv2d_bench.config import RunConfig
+    from mv2d_bench.loaders.base import Benchmark
+
+SPLITS = ("val", "test")
+
+
+class Task:
+    """Base class of the tasks the trainer runs (see the module docstring for the contract)."""
+
+    family: ClassVar[str] = ""
+    """The benchmark family this task serves ("mvc", "reid", "seg")."""
+    sections: ClassVar[dict[str, type]] = {}
+    """Task-specific config sections: TOML table name -> flat dataclass (e.g. "model", "loss")."""
+    selection_metric: ClassVar[str] = "accuracy"
+    selection_mode: ClassVar[str] = "max"
+    has_validation: ClassVar[bool] = True
+
+    def __init__(self, benchmark: Benchmark, config: RunConfig, device: torch.device) -> None:
+        self.benchmark = benchmark
+        self.config = config
+        self.device = torch.device(device)
+
+    # -- data -----------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load data, make the split, put tensors on the device."""
+        raise NotImplementedError
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable[Any]:
+        """The training batches of ``epoch`` (0-based), all randomness from ``generator``."""
+        raise NotImplementedError
+
+    def num_train_batches(self, epoch: int) -> int | None:
+        return None
+
+    # -- model ----------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def param_groups(self, model: nn.Module) -> Iterable[Any]:
+        """What the optimiser trains of the model (the objective's parameters are added)."""
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def forward(self, model: nn.Module, batch: Any, needs: frozenset[str]) -> ViewOutputs:
+        raise NotImplementedError
+
+    def losses(self, model: nn.Module, outputs: ViewOutputs, batch: Any) -> dict[str, Tensor]:
+        """Named, weighted scalar task-loss terms for one training batch."""
+        raise NotImplementedError
+
+    # -- evaluation and records -----------------------------------------------------------
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        """Metrics on ``split`` ("val" or "test"); called in eval mode under no_grad."""
+        raise NotImplementedError
+
+    def record_fields(self) -> dict[str, Any]:
+        """``benchmark``, ``protocol``, ``model`` (and optionally ``per_trial``, ``artifacts``)."""
+        raise NotImplementedError
+
+
+def iter_slices(n: int, batch_size: int, order: Tensor | None = None) -> Iterator[Tensor | slice]:
+    """Index batches over ``n`` items: slices of ``order`` (a permutation) or plain slices."""
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield order[start:stop] if order is not None else slice(start, stop)
