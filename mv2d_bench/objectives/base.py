@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from mv2d_bench.views import ViewOutputs
+from mv2d_bench.views import PER_VIEW_FIELDS, ViewOutputs
 
 
 def kl_from_logits(
@@ -82,13 +82,53 @@ class Objective(nn.Module):
         """The resolved hyper-parameters of this instance (for run records)."""
         return {k: getattr(self, k, v) for k, v in self.parameters_doc().items()}
 
+    def needs_for(self, n_views: int) -> frozenset[str]:
+        """The fields this objective reads when the model has ``n_views`` views.
+
+        Defaults to the class attribute ``needs`` (which is what ``objectives list`` shows, the
+        fields needed for a general n). Override when the set depends on n, as MV2D does: with
+        one view it has no leave-one-out term and reads neither ``fused_logits`` nor
+        ``loo_logits``.
+        """
+        return self.needs
+
+    def bind(self, *, obs_dims: list[int], rep_dims: list[int]) -> None:
+        """Hook for objectives with parameters of their own whose shapes depend on the model.
+
+        The harness calls it once, before it builds the optimiser, with the per-view observation
+        and representation widths, so that every parameter exists when the optimiser collects
+        them. A no-op for objectives without parameters.
+        """
+
     def check(self, outputs: ViewOutputs) -> None:
-        outputs.require(self.name or type(self).__name__, sorted(self.needs))
-        if self.needs and outputs.n_views < self.min_views:
+        """Raise if a needed field is missing, lists disagree in length, or n is too small."""
+        owner = self.name or type(self).__name__
+        if not self.needs:
+            return
+        n = self._count_views(outputs)
+        if n is None:  # no per-view field this objective reads is set
+            outputs.require(owner, sorted(self.needs))  # raises, naming the missing fields
+            n = outputs.n_views
+        if n < self.min_views:
             raise ValueError(
-                f"objective {self.name!r} needs at least {self.min_views} views; "
-                f"got {outputs.n_views}"
+                f"objective {owner!r} needs at least {self.min_views} views; got {n}"
+                + (" (use 'vsd' for a single view)" if self.min_views == 2 else "")
             )
+        needed = self.needs_for(n)
+        outputs.require(owner, sorted(needed))
+        for field_name in sorted(needed & set(PER_VIEW_FIELDS)):
+            got = len(getattr(outputs, field_name))
+            if got != n:
+                raise ValueError(
+                    f"objective {owner!r}: ViewOutputs.{field_name} has {got} entries; "
+                    f"expected one per view ({n})"
+                )
+
+    def _count_views(self, outputs: ViewOutputs) -> int | None:
+        for field_name in PER_VIEW_FIELDS:  # loo_logits comes last: it may be absent for n = 1
+            if field_name in self.needs and getattr(outputs, field_name):
+                return len(getattr(outputs, field_name))
+        return None
 
     def forward(self, outputs: ViewOutputs) -> dict[str, Tensor]:
         self.check(outputs)
