@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 
 
@@ -42,15 +43,18 @@ def _list(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    width = max((len(r["name"]) for r in rows), default=4)
+    if not rows:
+        print("no objectives installed (entry-point group 'mv2d_bench.objectives' is empty)")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    where = {r["name"]: f"{r['distribution']} {r['version']}" for r in rows}
+    wwidth = max(len(w) for w in where.values())
     for r in rows:
-        where = f"{r['distribution']} {r['version']}"
         if r["status"] == "ok":
-            print(
-                f"{r['name']:<{width}}  ok      {where:<22} needs: {', '.join(r['needs']) or '-'}"
-            )
+            detail = f"needs: {', '.join(r['needs']) or '-'}"
         else:
-            print(f"{r['name']:<{width}}  broken  {where:<22} {r['error']}")
+            detail = r["error"]
+        print(f"{r['name']:<{width}}  {r['status']:<6}  {where[r['name']]:<{wwidth}}  {detail}")
     return 0
 
 
@@ -63,18 +67,19 @@ def _show(args) -> int:
     info["objective_version"] = getattr(cls, "version", None)
     info["formula"] = getattr(cls, "formula", "")
     info["parameters"] = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
-    info["doc"] = (cls.__doc__ or "").strip()
+    info["doc"] = inspect.getdoc(cls) or ""
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{info['name']}  (from {info['distribution']} {info['version']})")
-    print(f"  formula:    {info['formula']}")
+    print(f"  formula:    {info['formula'] or '-'}")
     print(f"  needs:      {', '.join(info['needs']) or '-'}")
-    print(
-        "  parameters: " + (", ".join(f"{k}={v!r}" for k, v in info["parameters"].items()) or "-")
-    )
+    print(f"  version:    {info['objective_version']}")
+    print("  parameters (defaults):" + ("" if info["parameters"] else " -"))
+    for key, value in info["parameters"].items():
+        print(f"    {key} = {value!r}")
     if info["doc"]:
         print()
         for line in info["doc"].splitlines():
-            print(f"  {line}")
+            print(f"  {line}" if line else "")
     return 0
