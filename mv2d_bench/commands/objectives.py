@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Objectives are found through the 'mv2d_bench.objectives' entry-point group; "
         "a plugin distribution registers its own the same way the built-ins do.",
     )
-    osub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    osub = p.add_subparsers(dest="action", metavar="{list,show}", required=True)
     lp = osub.add_parser("list", help="list every installed objective with its status")
     lp.add_argument("--json", action="store_true", help="print a JSON list of objects")
     lp.set_defaults(func=_list)
