@@ -3,16 +3,26 @@
 Every MVC benchmark (hand, caltech101, ..., mvmat, synthetic-mv) subclasses :class:`MvcBenchmark`
 and returns an :class:`MvcData` from :meth:`MvcBenchmark.load`. The harness splits it with
 ``mv2d_bench.loaders.splits`` and standardises each view on the training split only.
+
+A file-backed benchmark implements :meth:`MvcBenchmark.read` (the published on-disk format into
+an :class:`MvcData`, views in file order) and states its facts as class attributes (view names
+and dimensions, samples, classes, samples per class); :meth:`MvcBenchmark.load` then names the
+views, applies the ``views=`` option and checks everything against those facts, and
+:meth:`MvcBenchmark.verify` reports the same checks plus the data card's checksums.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
-from mv2d_bench.loaders.base import Benchmark
+from mv2d_bench.loaders.base import ENV_ROOT, Benchmark, DataError, describe_class, sha256_file
 
 
 @dataclass
@@ -39,11 +49,281 @@ class MvcData:
     def view_dims(self) -> list[int]:
         return [int(v.shape[1]) for v in self.views]
 
+    def class_counts(self) -> list[int]:
+        return np.bincount(self.labels, minlength=self.num_classes).tolist()
+
+    def select(self, names: list[str]) -> MvcData:
+        """A copy holding only the views ``names`` (in that order)."""
+        missing = [n for n in names if n not in self.view_names]
+        if missing:
+            raise DataError(
+                f"{self.source}: views {missing} not found; expected names among {self.view_names}"
+            )
+        idx = [self.view_names.index(n) for n in names]
+        return MvcData(
+            views=[self.views[i] for i in idx],
+            labels=self.labels,
+            view_names=list(names),
+            num_classes=self.num_classes,
+            source=self.source,
+            data_sha256=self.data_sha256,
+            info={**self.info, "views_selected": list(names)},
+        )
+
+
+# -- shared checks for every reader -------------------------------------------------------------
+def encode_labels(raw: Any, path: Any, field_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Map any set of integer label values to 0..C-1 (sorted). Returns (labels, original values)."""
+    arr = np.asarray(raw).ravel()
+    if arr.dtype.kind not in "biuf":
+        raise DataError(
+            f"{path}: field {field_name!r} has dtype {arr.dtype}; expected integer class labels"
+        )
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise DataError(
+                f"{path}: field {field_name!r} has {int(bad.sum())} NaN/inf labels (first at "
+                f"sample {int(np.flatnonzero(bad)[0])}); expected integer class labels"
+            )
+        if np.any(arr != np.round(arr)):
+            raise DataError(
+                f"{path}: field {field_name!r} holds non-integer values; expected integer "
+                "class labels"
+            )
+    values, labels = np.unique(arr, return_inverse=True)
+    return labels.astype(np.int64).ravel(), values
+
+
+def validate_views(views: list[Any], labels: np.ndarray, path: Any, names: list[str]) -> None:
+    """Every view 2-d, one row per label, all values finite: DataError otherwise."""
+    if not views:
+        raise DataError(f"{path}: no views found; expected at least one feature matrix")
+    n = int(labels.shape[0])
+    for x, name in zip(views, names, strict=True):
+        if x.ndim != 2:
+            raise DataError(f"{path}: {name} has shape {list(x.shape)}; expected a 2-d matrix")
+        if x.shape[0] != n:
+            raise DataError(
+                f"{path}: {name} has {x.shape[0]} samples; expected {n} (one per label) - "
+                "views with different sample counts"
+            )
+        values = x.data if sp.issparse(x) else x
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad = int((~finite).sum())
+            if sp.issparse(x):
+                where = "in its stored entries"
+            else:
+                r, c = np.argwhere(~finite)[0]
+                where = f"first at sample {int(r)}, feature {int(c)}"
+            raise DataError(
+                f"{path}: {name} has {bad} NaN/inf values ({where}); expected finite features"
+            )
+
+
+def digest_files(files: dict[str, str]) -> str:
+    """sha256 over the sorted ``"<sha256>  <relative path>"`` lines (a SHA256SUMS listing)."""
+    text = "".join(f"{files[k]}  {k}\n" for k in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_view_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    names = [str(v) for v in names if str(v)]
+    if not names:
+        raise ValueError("option views: expected a comma-separated list of view names")
+    return names
+
 
 class MvcBenchmark(Benchmark):
     family: ClassVar[str] = "mvc"
     task: ClassVar[str] = "classification"
     protocols: ClassVar[tuple[str, ...]] = ("mvc/accuracy@1",)
+    n_samples: ClassVar[int | None] = None
+    samples_per_class: ClassVar[int | None] = None
+    """Set for balanced benchmarks (every class has exactly this many samples)."""
+    root_candidates: ClassVar[tuple[str, ...]] = ()
+    """Names tried in order under ``$MV2D_DATA`` (the first that exists is the root)."""
+    options_doc: ClassVar[dict[str, str]] = {
+        "views": "comma-separated subset of view names to use (default: all, in file order)",
+        "dtype": "float64 (default) or float32 for dense views",
+    }
+
+    def __init__(self, root: str | os.PathLike | None = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.options_doc))
+        if unknown:
+            raise ValueError(
+                f"{self.name}: unknown option(s) {unknown}; expected among "
+                f"{sorted(self.options_doc)}"
+            )
+        self.files_read: dict[str, str] = {}
+        """relative path -> sha256 of every file the last read touched."""
+        super().__init__(root, **options)
+
+    # -- root ----------------------------------------------------------------------------------
+    def resolve_root(self, root: str | os.PathLike | None) -> Path | None:
+        if root is None and os.environ.get(ENV_ROOT) and self.root_candidates:
+            base = Path(os.environ[ENV_ROOT])
+            for name in self.root_candidates:
+                if (base / name).exists():
+                    return base / name
+        return super().resolve_root(root)
+
+    def missing_message(self, path: Path | None, source: str) -> str:
+        msg = super().missing_message(path, source)
+        if len(self.root_candidates) > 1:
+            msg = msg[:-1] + f"; also tried {', '.join(self.root_candidates[1:])})."
+        return msg
+
+    # -- options -------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> Any:
+        value = self.options.get("dtype", "float64")
+        if str(value) not in ("float64", "float32"):
+            raise ValueError(f"{self.name}: option dtype: expected float64 or float32, got {value}")
+        return np.dtype(str(value))
+
+    def selected_views(self) -> list[str] | None:
+        names = parse_view_list(self.options.get("views"))
+        if names is not None and self.views:
+            unknown = [n for n in names if n not in self.views]
+            if unknown:
+                raise ValueError(
+                    f"{self.name}: option views: unknown view(s) {unknown}; expected among "
+                    f"{list(self.views)}"
+                )
+        return names
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self) -> MvcData:
+        """The published format into MvcData, views in file order (subclasses implement)."""
+        raise NotImplementedError
+
+    def record_file(self, path: Path, rel: str | None = None) -> str:
+        digest = sha256_file(path)
+        self.files_read[rel or path.name] = digest
+        return digest
+
+    def _named(self) -> MvcData:
+        self.files_read = {}
+        data = self.read()
+        if self.views and not data.info.get("named"):
+            # a generic reader (.mat): views are named from the card, by position
+            if len(data.views) != len(self.views):
+                raise DataError(
+                    f"{data.source}: {len(data.views)} views; expected {len(self.views)} "
+                    f"({', '.join(self.views)}) for {self.name}"
+                )
+            data.view_names = list(self.views)
+        wanted = self.selected_views()
+        if wanted is not None and wanted != data.view_names:
+            data = data.select(wanted)
+        return data
+
+    def card_checks(self, data: MvcData) -> list[dict[str, Any]]:
+        """Checks of the data against this benchmark's facts (view dims, samples, classes)."""
+        checks = []
+        if self.views and self.view_dims:
+            expected = dict(zip(self.views, self.view_dims, strict=True))
+            bad = [
+                f"{n} has {d} features, expected {expected[n]}"
+                for n, d in zip(data.view_names, data.view_dims, strict=True)
+                if expected.get(n) != d
+            ]
+            checks.append(_check("view dims", not bad, "; ".join(bad) or _dims_text(data)))
+        if self.n_samples is not None:
+            ok = data.n_samples == self.n_samples
+            checks.append(_check("samples", ok, f"{data.n_samples} (expected {self.n_samples})"))
+        if self.num_classes is not None:
+            ok = data.num_classes == self.num_classes
+            checks.append(
+                _check("classes", ok, f"{data.num_classes} (expected {self.num_classes})")
+            )
+        counts = data.class_counts()
+        if self.samples_per_class is not None:
+            ok = all(c == self.samples_per_class for c in counts)
+            detail = (
+                f"min {min(counts)}, max {max(counts)} (expected {self.samples_per_class} each)"
+            )
+        else:
+            ok = min(counts) > 0
+            detail = f"min {min(counts)}, max {max(counts)} per class"
+        checks.append(_check("class counts", ok, detail))
+        return checks
 
     def load(self) -> MvcData:
-        raise NotImplementedError
+        """Read, name and select the views; DataError unless they match the benchmark's facts."""
+        data = self._named()
+        bad = [c for c in self.card_checks(data) if not c["ok"]]
+        if bad:
+            problems = "; ".join(f"{c['name']}: {c['detail']}" for c in bad)
+            raise DataError(
+                f"{data.source}: does not match the {self.name} benchmark ({problems}); "
+                "use the 'mvmat' benchmark for other multi-view files"
+            )
+        return data
+
+    def verify(self) -> dict[str, Any]:
+        checks: list[dict[str, Any]] = []
+        report: dict[str, Any] = {"benchmark": self.name, "root": str(self.root)}
+        try:
+            data = self._named()
+        except DataError as exc:
+            checks.append(_check("structure", False, str(exc)))
+            return {**report, "ok": False, "checks": checks}
+        layout = data.info.get("format", data.info.get("layout", "?"))
+        checks.append(
+            _check("structure", True, f"{layout}: {len(data.views)} views, finite, labels match")
+        )
+        checks.extend(self.card_checks(data))
+        known = self.card.checksums if self.card else {}
+        for rel, digest in sorted(self.files_read.items()):
+            key = rel if rel in known else Path(rel).name
+            if key in known:
+                ok = known[key] == digest
+                detail = f"{rel}: {digest}" + ("" if ok else f" (expected {known[key]})")
+                checks.append(_check(f"sha256 {rel}", ok, detail))
+        if not any(c["name"].startswith("sha256") for c in checks):
+            checks.append(
+                {
+                    **_check("sha256", True, f"no published checksum; data {data.data_sha256}"),
+                    "skipped": True,
+                }
+            )
+        report.update(
+            ok=all(c["ok"] for c in checks),
+            checks=checks,
+            summary={
+                "source": data.source,
+                "samples": data.n_samples,
+                "views": data.view_names,
+                "view_dims": data.view_dims,
+                "classes": data.num_classes,
+                "class_counts": data.class_counts(),
+                "data_sha256": data.data_sha256,
+                "layout": data.info,
+            },
+        )
+        return report
+
+    def describe(self) -> dict[str, Any]:
+        return describe_mvc(type(self))
+
+
+def describe_mvc(cls: type[Benchmark]) -> dict[str, Any]:
+    out = describe_class(cls)
+    out["samples"] = getattr(cls, "n_samples", None)
+    out["root_subdir"] = cls.root_subdir
+    out["options"] = dict(getattr(cls, "options_doc", {}))
+    return out
+
+
+def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ok": bool(ok), "detail": detail}
+
+
+def _dims_text(data: MvcData) -> str:
+    return ", ".join(f"{n} {d}" for n, d in zip(data.view_names, data.view_dims, strict=True))
