@@ -5,7 +5,7 @@ The common published layout is a cell ``X`` of per-view matrices plus a label ve
 * the cell may be ``1 x V`` or ``V x 1``; it may also be named ``data`` or ``fea``;
 * a view may be stored samples x features or features x samples: the orientation is decided by
   which dimension equals the number of labels, and a view where both do (a square matrix) is
-  refused unless ``orientation`` is given;
+  refused unless ``orientation`` (samples-first / features-first) says how to read such views;
 * a view may be dense or sparse (Reuters); sparse views stay ``scipy.sparse`` (CSR, rows =
   samples) until batching;
 * labels live under ``Y``, ``y`` or ``gt`` (``N x 1`` or ``1 x N``, any integer values: 0- or
@@ -201,7 +201,7 @@ def _pick(
 
 
 def _cell_views(value: Any, key: str, path: Path) -> tuple[list[Any], list[int]]:
-    arr = value if sp.issparse(value) else np.asarray(value, dtype=object)
+    arr = value if sp.issparse(value) else np.asarray(value)
     if sp.issparse(arr) or arr.dtype != object:
         raise DataError(
             f"{path}: field {key!r} is a {describe_value(value)['kind']} array of shape "
@@ -237,7 +237,10 @@ def _labels_vector(value: Any, key: str, path: Path) -> np.ndarray:
 def orient_view(
     x: Any, n: int, name: str, path: Path, orientation: str = "auto"
 ) -> tuple[Any, str]:
-    """Return ``x`` as samples x features and how it was stored (in MATLAB terms)."""
+    """Return ``x`` as samples x features and how it was stored (in MATLAB terms).
+
+    The dimension equal to the label count ``n`` is the samples; ``orientation`` decides only
+    for a view where both dimensions equal ``n``."""
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {orientation!r}")
     if not sp.issparse(x):
@@ -252,25 +255,25 @@ def orient_view(
     if x.ndim != 2:
         raise DataError(f"{path}: field {name} has shape {list(x.shape)}; expected a 2-d matrix")
     rows, cols = x.shape
-    if orientation == "samples-first" or (orientation == "auto" and rows == n and cols != n):
+    if rows == n and cols != n:
         stored = "samples x features"
-    elif orientation == "features-first" or (orientation == "auto" and cols == n and rows != n):
+    elif cols == n and rows != n:
         x, stored = x.T, "features x samples"
     elif rows == n and cols == n:
-        raise DataError(
-            f"{path}: field {name} is {rows} x {cols} and there are {n} labels, so it is "
-            "ambiguous whether rows are samples; pass orientation='samples-first' or "
-            "'features-first'"
-        )
+        if orientation == "samples-first":
+            stored = "samples x features"
+        elif orientation == "features-first":
+            x, stored = x.T, "features x samples"
+        else:
+            raise DataError(
+                f"{path}: field {name} is {rows} x {cols} and there are {n} labels, so it is "
+                "ambiguous whether rows are samples; pass orientation='samples-first' or "
+                "'features-first'"
+            )
     else:
         raise DataError(
             f"{path}: field {name} is {rows} x {cols}; expected one dimension to equal the "
             f"number of labels ({n}) - views and labels do not match"
-        )
-    if x.shape[0] != n:
-        raise DataError(
-            f"{path}: field {name} has {x.shape[0]} samples with orientation {orientation!r}; "
-            f"expected {n} (the number of labels)"
         )
     return x, stored
 
