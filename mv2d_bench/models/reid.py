@@ -146,7 +146,14 @@ class BranchOutput:
     rep_logits: Tensor
 
     def split(self, sizes: Sequence[int]) -> list[BranchOutput]:
-        parts = [getattr(self, name).split(list(sizes)) for name in _BRANCH_FIELDS]
+        """Split along the items; fields that are one tensor (no bottleneck: z is v) stay one."""
+        done: dict[int, tuple[Tensor, ...]] = {}
+        parts = []
+        for name in _BRANCH_FIELDS:
+            t = getattr(self, name)
+            if id(t) not in done:
+                done[id(t)] = t.split(list(sizes))
+            parts.append(done[id(t)])
         return [BranchOutput(*chunk) for chunk in zip(*parts, strict=True)]
 
 
@@ -190,6 +197,7 @@ class Branch(nn.Module):
         last_stride: int = 1,
         z_dim: int = 256,
         hidden: Sequence[int] = (1024, 512),
+        bottleneck: bool = True,
     ) -> None:
         super().__init__()
         self.trunk, self.feat_dim = resnet_trunk(backbone, weights, last_stride)
@@ -197,8 +205,11 @@ class Branch(nn.Module):
         self.neck.bias.requires_grad_(False)  # BN-neck: no shift (Luo et al., 2019)
         self.obs_head = nn.Linear(self.feat_dim, num_classes, bias=False)
         nn.init.normal_(self.obs_head.weight, std=0.001)
-        self.bottleneck = MlpGaussianBottleneck(self.feat_dim, z_dim, hidden)
-        self.rep_head = nn.Linear(z_dim, num_classes)
+        if bottleneck:
+            self.bottleneck = MlpGaussianBottleneck(self.feat_dim, z_dim, hidden)
+            self.rep_head = nn.Linear(z_dim, num_classes)
+        else:  # the "no bottleneck" ablation: z = v, P_z = P_v
+            self.bottleneck = self.rep_head = None
 
     def feature_map(self, images: Tensor) -> Tensor:
         return self.trunk(images)
@@ -206,11 +217,14 @@ class Branch(nn.Module):
     def forward(self, images: Tensor) -> BranchOutput:
         feat = F.adaptive_avg_pool2d(self.trunk(images), 1).flatten(1)
         obs = self.neck(feat)
+        obs_logits = self.obs_head(obs)
+        if self.bottleneck is None:
+            return BranchOutput(feat, obs, obs_logits, obs, obs, torch.zeros_like(obs), obs_logits)
         rep, mean, std = self.bottleneck(obs)
         return BranchOutput(
             feat=feat,
             obs=obs,
-            obs_logits=self.obs_head(obs),
+            obs_logits=obs_logits,
             rep=rep,
             rep_mean=mean,
             rep_std=std,
@@ -226,6 +240,8 @@ class ReidNet(nn.Module):
     :meth:`embed` returns for retrieval: ``concat`` (default) the L2-normalised bottleneck means
     of the image's specific branch and of the shared branch, concatenated; ``shared`` or
     ``specific`` one of them; ``obs`` the two BN-neck observations, concatenated the same way.
+    ``bottleneck=False`` is the "no bottleneck" ablation: z = v and P_z = P_v in every branch (the
+    retrieval feature is then v).
     """
 
     def __init__(
@@ -237,6 +253,7 @@ class ReidNet(nn.Module):
         z_dim: int = 256,
         hidden: Sequence[int] = (1024, 512),
         eval_feature: str = "concat",
+        bottleneck: bool = True,
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -252,13 +269,16 @@ class ReidNet(nn.Module):
             last_stride=last_stride,
             z_dim=z_dim,
             hidden=hidden,
+            bottleneck=bottleneck,
         )
         self.visible = Branch(**kw)
         self.infrared = Branch(**kw)
         self.shared = Branch(**kw)
-        self.fusion = LeaveOneOutFusion(MeanFusion(z_dim, num_classes))
-        self.num_classes, self.z_dim, self.eval_feature = num_classes, z_dim, eval_feature
         self.feat_dim = self.visible.feat_dim
+        self.z_dim = z_dim if bottleneck else self.feat_dim
+        """Width of z (the observation width without a bottleneck)."""
+        self.fusion = LeaveOneOutFusion(MeanFusion(self.z_dim, num_classes))
+        self.num_classes, self.eval_feature = num_classes, eval_feature
 
     def forward(
         self, visible: Tensor, infrared: Tensor, intermediate: Tensor | None = None

@@ -222,3 +222,13 @@ def test_bottleneck_is_the_papers_mlp():
     raw = b.gaussian.net(b.pre(torch.zeros(1, 2048)))[:, 256:]
     _, _, std0 = b(torch.zeros(1, 2048))
     torch.testing.assert_close(std0, torch.nn.functional.softplus(raw) + b.gaussian.min_std)
+
+
+def test_no_bottleneck_ablation_uses_v_as_z():
+    net = _net(bottleneck=False).train()
+    out = net(_images(4), _images(4, 1))
+    for o in out.values():
+        assert o.rep is o.obs and o.rep_mean is o.obs and o.rep_logits is o.obs_logits
+        assert float(o.rep_std.abs().sum()) == 0.0
+    assert net.z_dim == 512 and net.embed_dim == 1024
+    assert not any(isinstance(m, torch.nn.Linear) and m.in_features == Z for m in net.modules())
