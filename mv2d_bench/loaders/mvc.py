@@ -174,8 +174,11 @@ class MvcBenchmark(Benchmark):
 
     def missing_message(self, path: Path | None, source: str) -> str:
         msg = super().missing_message(path, source)
-        if len(self.root_candidates) > 1:
-            msg = msg[:-1] + f"; also tried {', '.join(self.root_candidates[1:])})."
+        if self.root_candidates and self.root_subdir:
+            tried = ", ".join(f"${ENV_ROOT}/{c}" for c in self.root_candidates)
+            msg = msg.replace(
+                f"(looked for ${ENV_ROOT}/{self.root_subdir})", f"(looked for {tried})"
+            )
         return msg
 
     # -- options -------------------------------------------------------------------------------
