@@ -5,10 +5,26 @@ direction and range, how many independent runs (seeds) a leaderboard entry needs
 one run is scored over (ten sampled galleries for SYSU-MM01, one otherwise), the npz keys that
 ``mv2d-bench score`` reads, and :meth:`score`, which computes the metrics exactly as the official
 evaluation does.
+
+Trials come in two kinds:
+
+* Trials scored within one run (:attr:`Protocol.trials`; SYSU-MM01: ten sampled galleries). The
+  record's ``per_trial`` holds one entry per trial (``trial`` = 1..T) and its ``metrics`` are
+  their mean. ``benchmark.trial`` is null.
+* Split trials (:attr:`Protocol.required_trials`; RegDB: ten train/test splits): every trial is
+  its own training run on its own split. A record is one (seed, trial) run: ``benchmark.trial``
+  is the trial and ``per_trial`` holds that one trial (``trials = 1``). ``trial_scope`` is then
+  ``"split"`` (otherwise ``"run"``).
+
+A leaderboard entry needs :attr:`Protocol.required_seeds` independent runs (records with
+distinct (seed, trial)) and, for split trials, a run of every trial in ``required_trials``.
+Its mean and sample std (ddof=1) are taken over its runs; for split trials over the trials
+(the runs of one trial, e.g. several seeds, are averaged first, so each trial weighs the same).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,6 +40,26 @@ class Metric:
     unit: str = "%"
     description: str = ""
 
+    def in_range(self, value: Any) -> bool:
+        """True for a finite number (not a bool) within [low, high]."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return math.isfinite(value) and self.low <= value <= self.high
+
+    def expected(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"a finite number in [{self.low:g}, {self.high:g}]{unit}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "direction": self.direction,
+            "low": self.low,
+            "high": self.high,
+            "unit": self.unit,
+            "description": self.description,
+        }
+
 
 @dataclass
 class Score:
@@ -33,20 +69,47 @@ class Score:
     metrics: dict[str, float]
     per_trial: list[dict[str, float]] = field(default_factory=list)
 
+    def record_fields(self, trial: int | None = None) -> dict[str, Any]:
+        """The ``metrics`` and ``per_trial`` fields of a run record.
+
+        ``trial`` is the record's ``benchmark.trial`` for a ``"split"`` protocol (the one trial
+        this run is); leave it None for a ``"run"`` protocol, whose trials are numbered 1..T.
+        """
+        per = self.per_trial or [dict(self.metrics)]
+        if trial is not None:
+            if len(per) != 1:
+                raise ValueError(
+                    f"a run of trial {trial} must have exactly one per-trial score, got {len(per)}"
+                )
+            trials = [{"trial": int(trial), "metrics": dict(per[0])}]
+        else:
+            trials = [{"trial": i + 1, "metrics": dict(m)} for i, m in enumerate(per)]
+        return {"metrics": dict(self.metrics), "per_trial": trials}
+
 
 class Protocol:
     id: ClassVar[str] = ""
     benchmark: ClassVar[str] = ""
+    """The benchmark this protocol scores, or the family ("mvc") for a family-wide protocol."""
     description: ClassVar[str] = ""
     metrics: ClassVar[tuple[Metric, ...]] = ()
     primary: ClassVar[str] = ""
     """The metric that ranks a leaderboard."""
     required_seeds: ClassVar[int] = 1
-    """Independent runs a leaderboard entry needs before it is ranked."""
+    """Independent runs a leaderboard entry needs before it is ranked (records with distinct
+    (seed, trial); MVC: 5 seeds, RegDB: 10, one per split trial)."""
     trials: ClassVar[int] = 1
-    """Trials one run is scored over (and averaged)."""
+    """Trials one run is scored over (and averaged): its record's ``per_trial`` has this many."""
+    required_trials: ClassVar[tuple[int, ...]] = ()
+    """Split trials (each its own run, ``benchmark.trial``) a leaderboard entry needs; empty when
+    the protocol has none (``benchmark.trial`` is then null)."""
     npz_keys: ClassVar[dict[str, str]] = {}
     """Keys ``mv2d-bench score`` reads from the predictions file, with what each holds."""
+
+    @property
+    def trial_scope(self) -> str:
+        """``"split"`` when each trial is its own run (:attr:`required_trials`), else ``"run"``."""
+        return "split" if self.required_trials else "run"
 
     @property
     def version(self) -> int:
@@ -62,6 +125,41 @@ class Protocol:
             if m.name == name:
                 return m
         raise KeyError(f"protocol {self.id} has no metric {name!r}")
+
+    @property
+    def primary_metric(self) -> Metric:
+        return self.metric(self.primary)
+
+    def metric_problems(self, metrics: Any) -> list[tuple[str, str]]:
+        """(metric name, what was expected) for each declared metric that is missing, not a
+        number, not finite or out of its range in ``metrics`` (a name -> value mapping)."""
+        if not isinstance(metrics, dict):
+            return [("", "an object of metric name -> number")]
+        problems = []
+        for m in self.metrics:
+            if m.name not in metrics:
+                problems.append((m.name, f"missing; protocol {self.id} reports {m.expected()}"))
+                continue
+            value = metrics[m.name]
+            if not m.in_range(value):
+                problems.append((m.name, f"{value!r} is not {m.expected()}"))
+        return problems
+
+    def describe(self) -> dict[str, Any]:
+        """Static facts (for leaderboards and ``--help``)."""
+        return {
+            "id": self.id,
+            "benchmark": self.benchmark,
+            "description": self.description,
+            "metrics": [m.as_dict() for m in self.metrics],
+            "primary": self.primary,
+            "direction": self.primary_metric.direction if self.primary else "max",
+            "required_seeds": self.required_seeds,
+            "trials": self.trials,
+            "required_trials": list(self.required_trials),
+            "trial_scope": self.trial_scope,
+            "npz_keys": dict(self.npz_keys),
+        }
 
     def score(self, **arrays: np.ndarray) -> Score:
         raise NotImplementedError
