@@ -1,0 +1,362 @@
+"""Run configuration: flat dataclasses read from TOML, strictly validated, ``--set`` overrides.
+
+A run configuration is a TOML file of tables, each a flat dataclass (or a free table)::
+
+    [run]        benchmark, objective, seed, root, device, threads        (RunSection)
+    [train]      epochs, batch_size, lr, betas, lr_milestones, ...         (TrainConfig)
+    [data]       split_seed, fractions, standardize                        (DataConfig)
+    [objective]  the objective's constructor keyword arguments (checked against the objective)
+    [benchmark]  the benchmark's constructor options (e.g. synthetic-mv's n_views)
+    [model], [loss], ...  the task's own sections (``Task.sections``; MVC: MvcModelConfig, ...)
+
+Unknown tables or keys, and values of the wrong type, are errors that name the file and the key.
+``--set table.key=value`` overrides one key; the value is read as a TOML value (``1e-3``,
+``true``, ``[30, 60]``, ``"text"``; a bare word is taken as a string) and type-checked the same
+way. Precedence: dataclass defaults < the file < ``--set``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the source (file or --set) and the key."""
+
+
+@dataclass
+class RunSection:
+    benchmark: str = ""
+    """Benchmark name (``mv2d-bench benchmarks list``)."""
+    objective: str = "baseline"
+    """Objective name (``mv2d-bench objectives list``)."""
+    seed: int = 0
+    """Seed of model initialisation, batch order, dropout and bottleneck sampling."""
+    root: str = ""
+    """Data root ('' : $MV2D_DATA, then the benchmark's default)."""
+    device: str = "cpu"
+    """'cpu', 'cuda', 'cuda:1', or 'auto' (cuda when available)."""
+    threads: int = 0
+    """torch intra-op threads (0: leave torch's default)."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 160
+    batch_size: int = 64
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    weight_decay: float = 0.0
+    lr_milestones: list[int] = field(default_factory=lambda: [30, 60])
+    """Epochs (0-based, at their start) where the learning rate is multiplied by lr_gamma."""
+    lr_gamma: float = 0.05
+    warmup_epochs: int = 0
+    """Linear warm-up from lr/warmup_epochs to lr over the first epochs (0: none)."""
+    drop_last: bool = True
+    """Drop the last incomplete training batch (BatchNorm needs more than one item)."""
+    eval_every: int = 1
+    """Validate every N epochs (and always after the last)."""
+    grad_clip: float = 0.0
+    """Clip the global gradient norm to this value (0: no clipping)."""
+    progress: bool = True
+    """Show a tqdm progress bar with the loss terms."""
+    deterministic: bool = True
+    """torch.use_deterministic_algorithms (warn_only) for repeatable runs."""
+
+
+@dataclass
+class DataConfig:
+    split_seed: int = 0
+    """Seed of the stratified split (fixed across run seeds, as in the paper's protocol)."""
+    fractions: list[float] = field(default_factory=lambda: [0.7, 0.2, 0.1])
+    standardize: bool = True
+    """Standardise each view with statistics of the training split."""
+
+
+COMMON_SECTIONS: dict[str, type] = {"run": RunSection, "train": TrainConfig, "data": DataConfig}
+FREE_SECTIONS = ("objective", "benchmark")
+# Keys that never change what a run computes (ignored when matching recorded runs).
+VOLATILE_KEYS = {("run", "root"), ("run", "device"), ("run", "threads"), ("train", "progress")}
+
+
+@dataclass
+class RunConfig:
+    run: RunSection = field(default_factory=RunSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    objective: dict[str, Any] = field(default_factory=dict)
+    benchmark: dict[str, Any] = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)
+    """Task sections by table name (flat dataclass instances)."""
+
+    def section(self, name: str) -> Any:
+        if name in COMMON_SECTIONS:
+            return getattr(self, name)
+        if name in FREE_SECTIONS:
+            return getattr(self, name)
+        if name not in self.task:
+            raise KeyError(f"config has no section [{name}]")
+        return self.task[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            name: dataclasses.asdict(getattr(self, name)) for name in COMMON_SECTIONS
+        }
+        out["objective"] = dict(self.objective)
+        out["benchmark"] = dict(self.benchmark)
+        for name, sec in sorted(self.task.items()):
+            out[name] = dataclasses.asdict(sec)
+        return out
+
+
+def run_key(config: dict[str, Any]) -> str:
+    """sha256 of a config dict without its volatile keys (what makes two runs the same run)."""
+    cfg = copy.deepcopy(config)
+    for sec, key in VOLATILE_KEYS:
+        if isinstance(cfg.get(sec), dict):
+            cfg[sec].pop(key, None)
+    return hashlib.sha256(
+        json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+# -- type checking -------------------------------------------------------------------------------
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` as type ``tp`` (int -> float allowed), or raise ConfigError at ``where``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list of {_type_name(item_tp)}, got {value!r}")
+        return [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(value, tp):
+        return value
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build_section(cls: type, values: dict[str, Any], source: Any, table: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``; unknown keys and bad types are errors.
+
+    ``source`` is a string (file name, "--set ...") or a function key -> source string.
+    """
+    where = source if callable(source) else (lambda _key: source)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where('')}: [{table}] must be a table, got {values!r}")
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(
+                f"{where(key)}: unknown key '{table}.{key}'; [{table}] accepts: {', '.join(names)}"
+            )
+        kwargs[key] = coerce(value, hints[key], f"{where(key)}: '{table}.{key}'")
+    return cls(**kwargs)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: a TOML value, or the text itself when it is not one (a bare word)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected table.key=value")
+    path, _, raw = item.partition("=")
+    path = path.strip()
+    if path.count(".") != 1 or not all(path.split(".")):
+        raise ConfigError(f"--set {item!r}: expected table.key=value (e.g. train.lr=1e-4)")
+    table, key = path.split(".")
+    return table, key, parse_value(raw.strip())
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def merge_raw(base: dict[str, Any], extra: dict[str, Any], source: str) -> dict[str, Any]:
+    """Merge table-by-table (``extra`` wins); every top-level value must be a table."""
+    out = copy.deepcopy(base)
+    for table, values in extra.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: top-level key '{table}' must be a table like [{table}]")
+        out.setdefault(table, {}).update(copy.deepcopy(values))
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    cli: dict[str, dict[str, Any]] | None = None,
+    task_sections: dict[str, type] | None = None,
+    raw: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Resolve a RunConfig: defaults < ``raw`` < the file ``path`` < ``cli`` < ``--set`` items.
+
+    ``task_sections`` are the task's extra tables; when None they are taken from the task that
+    serves the resolved benchmark (:func:`mv2d_bench.harness.tasks.sections_for`).
+    """
+    merged: dict[str, Any] = {}
+    sources: dict[tuple[str, str], str] = {}
+
+    def add(extra: dict[str, Any], source: str) -> None:
+        nonlocal merged
+        merged = merge_raw(merged, extra, source)
+        for table, values in extra.items():
+            for key in values:
+                sources[(table, key)] = source
+
+    if raw:
+        add(raw, "config")
+    if path is not None:
+        add(read_toml(path), str(path))
+    if cli:
+        add(
+            {t: {k: v for k, v in kv.items() if v is not None} for t, kv in cli.items()},
+            "command line",
+        )
+    for item in overrides or []:
+        table, key, value = parse_override(item)
+        add({table: {key: value}}, f"--set {table}.{key}")
+
+    if task_sections is None:
+        bench = merged.get("run", {}).get("benchmark", "")
+        if bench:
+            from mv2d_bench.harness.tasks import sections_for
+
+            task_sections = sections_for(bench)
+        else:
+            task_sections = {}
+    known = {**COMMON_SECTIONS, **task_sections}
+    for table in merged:
+        if table not in known and table not in FREE_SECTIONS:
+            src = next((s for (t, _), s in sources.items() if t == table), "config")
+            allowed = ", ".join(f"[{t}]" for t in [*known, *FREE_SECTIONS])
+            raise ConfigError(f"{src}: unknown table [{table}]; expected one of {allowed}")
+
+    def build(table: str, cls: type) -> Any:
+        return build_section(
+            cls, merged.get(table, {}), lambda key: sources.get((table, key), "config"), table
+        )
+
+    cfg = RunConfig(
+        run=build("run", RunSection),
+        train=build("train", TrainConfig),
+        data=build("data", DataConfig),
+        objective=dict(merged.get("objective", {})),
+        benchmark=dict(merged.get("benchmark", {})),
+        task={name: build(name, cls) for name, cls in task_sections.items()},
+    )
+    validate(cfg)
+    if cfg.run.objective:
+        cfg.objective = check_objective_params(cfg.run.objective, cfg.objective, sources)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    t = cfg.train
+    checks = [
+        (t.epochs >= 1, "train.epochs", "an integer >= 1", t.epochs),
+        (t.batch_size >= 2, "train.batch_size", "an integer >= 2", t.batch_size),
+        (t.lr > 0, "train.lr", "a number > 0", t.lr),
+        (
+            len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas),
+            "train.betas",
+            "two numbers in [0, 1)",
+            t.betas,
+        ),
+        (t.lr_gamma > 0, "train.lr_gamma", "a number > 0", t.lr_gamma),
+        (t.eval_every >= 1, "train.eval_every", "an integer >= 1", t.eval_every),
+        (cfg.run.seed >= 0, "run.seed", "an integer >= 0", cfg.run.seed),
+        (cfg.data.split_seed >= 0, "data.split_seed", "an integer >= 0", cfg.data.split_seed),
+        (
+            len(cfg.data.fractions) == 3,
+            "data.fractions",
+            "three numbers (train, val, test)",
+            cfg.data.fractions,
+        ),
+    ]
+    for ok, key, expected, got in checks:
+        if not ok:
+            raise ConfigError(f"config: '{key}' must be {expected}; got {got!r}")
+
+
+def check_objective_params(
+    name: str, params: dict[str, Any], sources: dict[tuple[str, str], str] | None = None
+) -> dict[str, Any]:
+    """Check [objective] keys against the objective's constructor; coerce by default's type."""
+    from mv2d_bench import objectives
+
+    cls = objectives.get(name)
+    accepted = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
+    out = {}
+    for key, value in params.items():
+        where = (sources or {}).get(("objective", key), "config")
+        if key not in accepted:
+            raise ConfigError(
+                f"{where}: unknown key 'objective.{key}' for objective {name!r}; it accepts: "
+                + (", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "nothing")
+            )
+        default = accepted[key]
+        tp = type(default) if default is not None else Any
+        out[key] = coerce(value, tp, f"{where}: 'objective.{key}'")
+    return out

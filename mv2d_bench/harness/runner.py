@@ -1,0 +1,84 @@
+"""One run end to end: config -> benchmark -> task -> trainer -> run record on disk.
+
+Used by ``mv2d-bench run`` and ``mv2d-bench suite``. The JSONL log goes to
+``<out>/logs/<benchmark>-<objective>-s<seed>-<key>.jsonl`` and is listed in the record's
+``artifacts`` (a path relative to the record).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from mv2d_bench import loaders
+from mv2d_bench.config import RunConfig, run_key
+from mv2d_bench.harness.tasks import task_class
+from mv2d_bench.harness.trainer import Trainer, TrainResult, resolve_device
+from mv2d_bench.leaderboards.records import environment, write_record
+from mv2d_bench.registry import registry
+
+
+def open_benchmark(config: RunConfig):
+    """The configured benchmark on its data root (raises DataNotFoundError when absent)."""
+    return loaders.create(config.run.benchmark, root=config.run.root or None, **config.benchmark)
+
+
+def make_task(config: RunConfig, benchmark=None):
+    benchmark = benchmark if benchmark is not None else open_benchmark(config)
+    device = resolve_device(config.run.device)
+    return task_class(benchmark.family)(benchmark, config, device)
+
+
+def log_name(config: RunConfig) -> str:
+    stem = f"{config.run.benchmark}-{config.run.objective}-s{config.run.seed}"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    return f"{stem}-{run_key(config.to_dict())[:12]}.jsonl"
+
+
+def build_record(config: RunConfig, task, result: TrainResult, log_rel: str | None) -> dict:
+    fields = task.record_fields()
+    entry = registry("objectives").entry(config.run.objective)
+    cls = entry.load()
+    metrics: dict[str, Any] = dict(result.test_metrics)
+    metrics.update({f"val_{k}": v for k, v in result.val_metrics.items()})
+    metrics["best_epoch"] = result.best_epoch
+    per_trial = fields.get("per_trial") or [{"trial": 1, "metrics": dict(result.test_metrics)}]
+    record = {
+        "benchmark": fields["benchmark"],
+        "protocol": fields["protocol"],
+        "objective": {
+            "name": config.run.objective,
+            "version": getattr(cls, "version", 1),
+            "params": result.objective_params,
+            "distribution": entry.distribution,
+            "distribution_version": entry.version,
+        },
+        "model": {**fields["model"], "param_count": result.param_count},
+        "config": config.to_dict(),
+        "seed": config.run.seed,
+        "metrics": metrics,
+        "per_trial": per_trial,
+        "cost": {
+            "train_seconds": round(result.train_seconds, 3),
+            "eval_seconds": round(result.eval_seconds, 3),
+            "steps_per_second": round(result.steps_per_second, 3),
+        },
+        "environment": environment(str(task.device)),
+    }
+    artifacts = dict(fields.get("artifacts") or {})
+    if log_rel:
+        artifacts["log"] = log_rel
+    if artifacts:
+        record["artifacts"] = artifacts
+    return record
+
+
+def run(config: RunConfig, out_dir: str | Path, checkpoint: str | Path | None = None) -> Path:
+    """Train and evaluate one configuration; write its run record into ``out_dir``."""
+    out_dir = Path(out_dir)
+    task = make_task(config)
+    log_rel = f"logs/{log_name(config)}"
+    trainer = Trainer(task, config, log_path=out_dir / log_rel, checkpoint_path=checkpoint)
+    result = trainer.fit()
+    return write_record(out_dir, build_record(config, task, result, log_rel))

@@ -1,0 +1,403 @@
+"""The visible-infrared ReID task (SYSU-MM01, RegDB): the three-branch network on paired batches.
+
+Data path: ``benchmark.load(trial, protocol)`` gives the training images (both modalities, uint8
+from the HDF5 cache) and the test query / gallery. Training batches come from the
+:class:`~mv2d_bench.harness.samplers.IdentityPairedSampler` (``[reid] p`` identities x ``k``
+visible + ``k`` infrared images, item j of both modalities the same person), read with one HDF5
+read per modality, augmented (zero-pad ``pad`` pixels and random crop back, random horizontal
+flip: the AGW/DDAG recipe; every random draw from the trainer's generator), and normalised with
+the ImageNet mean and std. The intermediate view is the grayscale copy of the augmented visible
+image (:func:`mv2d_bench.loaders.reid_common.grayscale`), made only when a view group needs it.
+
+Which views the objective sees (``[model] objective_on``, see
+:data:`mv2d_bench.models.reid.GROUPS`): ``auto`` picks ``mv2d`` (visible, infrared, intermediate)
+for ``mv2d``, ``shared`` for ``vcd`` and ``vmd``, ``specific`` for ``vsd`` and ``branches`` (all
+four bottlenecks) for anything else. ``[model] extra_objectives`` adds objectives on other groups
+as ``"name@group"`` (the paper's full CVPR recipe: objective ``vcd`` with extras
+``["vsd@specific", "vmd@shared"]``); each takes the ``[objective]`` keys it accepts (``weight``,
+``temperature`` ...). They live in the model (``model.extra_objectives``), so their parameters
+are trained and checkpointed with it; their terms are logged as ``<name>@<group>/<term>``.
+
+Task loss (``[loss]``, :class:`ReidLossConfig`)::
+
+    ce      * mean of CE(P_v, y) and CE(P_z, y) over the branch outputs (label smoothing;
+              without a bottleneck P_z is P_v and counts once)
+    triplet * mean over {specific, shared} x {f, z} of batch-hard triplet(features, y)
+
+where the specific set is E_V(visible) with E_I(infrared) and the shared set E_S on both
+modalities (and the intermediate images when present): the triplet loss pulls the two
+modalities of one identity together. f is the pre-BN feature (BN-neck convention).
+
+Evaluation (test only; ReID has no validation split): features of the query and of the gallery
+(:meth:`mv2d_bench.models.reid.ReidNet.embed`), scored by the benchmark's protocol
+(``[reid] protocol``, default the benchmark's first), which reports the mean over its trials; the
+per-trial values go to the run record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mv2d_bench import objectives
+from mv2d_bench.harness.samplers import EPOCH_DEFINITIONS, IdentityPairedSampler
+from mv2d_bench.harness.task import Task
+from mv2d_bench.leaderboards import protocols
+from mv2d_bench.loaders.reid_common import INFRARED, MODALITY_NAMES, VISIBLE, grayscale
+from mv2d_bench.models.reid import GROUPS, BranchOutput, ReidNet, view_outputs
+from mv2d_bench.models.reid_losses import batch_hard_triplet
+from mv2d_bench.views import ViewOutputs
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MODEL_NAME = "reid-three-branch"
+AUTO_GROUPS = {"mv2d": "mv2d", "vcd": "shared", "vmd": "shared", "vsd": "specific"}
+
+
+@dataclass
+class ReidModelConfig:
+    backbone: str = "resnet50"
+    """torchvision ResNet of each branch (resnet18 ... resnet152)."""
+    weights: str = ""
+    """Local torchvision state dict for the backbones ('' : random initialisation). Never
+    downloaded."""
+    last_stride: int = 1
+    z_dim: int = 256
+    hidden: list[int] = field(default_factory=lambda: [1024, 512])
+    """Hidden widths of the bottleneck MLP v -> 2 x z_dim."""
+    eval_feature: str = "concat"
+    """Retrieval feature: concat (specific + shared z means), shared, specific or obs."""
+    bottleneck: bool = True
+    """False: the 'no bottleneck' ablation (z = v, P_z = P_v in every branch)."""
+    objective_on: str = "auto"
+    """View group the objective sees: auto, specific, shared, branches or mv2d."""
+    extra_objectives: list[str] = field(default_factory=list)
+    """More objectives as "name@group", e.g. ["vsd@specific", "vmd@shared"]."""
+
+
+@dataclass
+class ReidLossConfig:
+    ce: float = 1.0
+    label_smoothing: float = 0.1
+    triplet: float = 1.0
+    triplet_margin: float = 0.3
+    """Margin of the batch-hard triplet loss (a negative value: the soft-margin variant)."""
+
+
+@dataclass
+class ReidConfig:
+    protocol: str = ""
+    """Protocol id ('' : the benchmark's first, e.g. sysu-mm01/all-search/single-shot@1)."""
+    trial: int = 0
+    """RegDB's split trial 1..10 (each trial is its own run); 0 for SYSU-MM01."""
+    p: int = 8
+    """Identities per batch."""
+    k: int = 4
+    """Images per identity and modality in a batch."""
+    epoch: str = "images"
+    """Epoch length: 'images' (max modality size / (p * k) batches) or 'identities'."""
+    pad: int = 10
+    """Zero padding before the random crop (0: no crop)."""
+    flip: bool = True
+    eval_batch_size: int = 128
+
+
+@dataclass
+class ReidBatch:
+    visible: Tensor
+    """(P*K, 3, H, W) uint8."""
+    infrared: Tensor
+    target: Tensor
+    """(P*K,) training labels 0..C-1, item j of both modalities."""
+    flip: Tensor
+    """(2, P*K) bool: flip visible / infrared item."""
+    offset: Tensor
+    """(2, P*K, 2) int64: crop offsets (dy, dx) into the padded image."""
+    rows: Tensor
+    """(2, P*K) int64: positions of the visible / infrared images in the training set."""
+
+
+@dataclass
+class ReidOutputs(ViewOutputs):
+    """The objective's views, plus every branch output for the task loss and extra objectives."""
+
+    branches: dict[str, BranchOutput] | None = None
+
+
+def augment(images: Tensor, flip: Tensor, offset: Tensor, pad: int) -> Tensor:
+    """Zero-pad by ``pad``, crop back at ``offset`` (dy, dx) and flip where ``flip``; uint8 in,
+    uint8 out, any device."""
+    if pad > 0:
+        h, w = images.shape[-2:]
+        padded = F.pad(images, (pad, pad, pad, pad))
+        images = torch.stack(
+            [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offset.tolist())]
+        )
+    flip = flip.to(images.device)[:, None, None, None]
+    return torch.where(flip, images.flip(-1), images)
+
+
+class ReidTask(Task):
+    family: ClassVar[str] = "reid"
+    sections: ClassVar[dict[str, type]] = {
+        "model": ReidModelConfig,
+        "loss": ReidLossConfig,
+        "reid": ReidConfig,
+    }
+    selection_metric: ClassVar[str] = "rank-1"
+    selection_mode: ClassVar[str] = "max"
+    has_validation: ClassVar[bool] = False
+
+    # -- configuration ----------------------------------------------------------------------
+    @property
+    def rc(self) -> ReidConfig:
+        return self.config.section("reid")
+
+    @property
+    def mc(self) -> ReidModelConfig:
+        return self.config.section("model")
+
+    def _resolve(self) -> None:
+        rc, mc = self.rc, self.mc
+        if rc.p < 2 or rc.k < 1:
+            raise ValueError(f"config: 'reid.p' must be >= 2 and 'reid.k' >= 1; got {rc.p}, {rc.k}")
+        if rc.epoch not in EPOCH_DEFINITIONS:
+            raise ValueError(
+                f"config: 'reid.epoch' must be one of {', '.join(EPOCH_DEFINITIONS)}; "
+                f"got {rc.epoch!r}"
+            )
+        if rc.pad < 0 or rc.eval_batch_size < 1:
+            raise ValueError("config: 'reid.pad' must be >= 0 and 'reid.eval_batch_size' >= 1")
+        obj = self.config.run.objective
+        self.group = (
+            AUTO_GROUPS.get(obj, "branches") if mc.objective_on == "auto" else (mc.objective_on)
+        )
+        if self.group not in GROUPS:
+            raise ValueError(
+                f"config: 'model.objective_on' must be auto or one of {', '.join(GROUPS)}; "
+                f"got {mc.objective_on!r}"
+            )
+        self.extras: list[tuple[str, str]] = []
+        for item in mc.extra_objectives:
+            name, _, group = item.partition("@")
+            if not name or group not in GROUPS:
+                raise ValueError(
+                    f"config: 'model.extra_objectives' item {item!r} must be 'name@group' with "
+                    f"group one of {', '.join(GROUPS)}"
+                )
+            objectives.get(name)  # unknown names fail here, with a did-you-mean
+            self.extras.append((name, group))
+        groups = [self.group] + [g for _, g in self.extras]
+        self.use_intermediate = any("shared_intermediate" in GROUPS[g] for g in groups)
+        self.n_views = len(GROUPS[self.group])
+        bench = self.benchmark
+        self.protocol_id = rc.protocol or bench.protocols[0]
+        if self.protocol_id not in bench.protocols:
+            raise ValueError(
+                f"config: 'reid.protocol' {self.protocol_id!r} is not a protocol of "
+                f"{bench.name}; expected one of {', '.join(bench.protocols)}"
+            )
+        self.protocol = protocols.get(self.protocol_id)  # rebuilt in setup with rand_perm_cam
+
+    # -- data -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self._resolve()
+        trial = self.rc.trial or None
+        self.data = self.benchmark.load(trial=trial, protocol=self.protocol_id)
+        self.trial = self.data.trial
+        train = self.data.train
+        self.vis_pos = torch.as_tensor(train.indices(VISIBLE), dtype=torch.int64)
+        self.ir_pos = torch.as_tensor(train.indices(INFRARED), dtype=torch.int64)
+        labels = torch.as_tensor(np.asarray(train.labels), dtype=torch.int64)
+        self.sampler = IdentityPairedSampler(
+            labels[self.vis_pos],
+            labels[self.ir_pos],
+            p=self.rc.p,
+            k=self.rc.k,
+            epoch=self.rc.epoch,
+        )
+        self.labels = labels
+        self.num_classes = int(self.data.num_classes)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self.split_sha256 = _split_sha256(self.data)
+        self.score = None
+        # SYSU-MM01: the official rand_perm_cam.mat draws the trial galleries when the root has it.
+        perms = getattr(self.benchmark, "rand_perm_cam", None)
+        cls = type(self.protocol)
+        if perms is not None and "rand_perm_cam" in inspect.signature(cls).parameters:
+            self.protocol = cls(rand_perm_cam=perms())
+
+    def num_train_batches(self, epoch: int) -> int:
+        return len(self.sampler)
+
+    def train_batches(self, epoch: int, generator: torch.Generator):
+        rc, train = self.rc, self.data.train
+        for b in self.sampler.batches(generator):
+            vis_rows, ir_rows = self.vis_pos[b.visible], self.ir_pos[b.infrared]
+            n = len(vis_rows)
+            flip = (
+                torch.rand(2, n, generator=generator) < 0.5
+                if rc.flip
+                else (torch.zeros(2, n, dtype=torch.bool))
+            )
+            offset = torch.randint(0, 2 * rc.pad + 1, (2, n, 2), generator=generator)
+            yield ReidBatch(
+                visible=train.images(vis_rows.numpy()),
+                infrared=train.images(ir_rows.numpy()),
+                target=self.labels[vis_rows],
+                flip=flip,
+                offset=offset,
+                rows=torch.stack([vis_rows, ir_rows]),
+            )
+
+    def _normalise(self, images: Tensor) -> Tensor:
+        return (images.float() / 255.0 - self.mean) / self.std
+
+    # -- model ------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        mc = self.mc
+        model = ReidNet(
+            self.num_classes,
+            backbone=mc.backbone,
+            weights=mc.weights or None,
+            last_stride=mc.last_stride,
+            z_dim=mc.z_dim,
+            hidden=mc.hidden,
+            eval_feature=mc.eval_feature,
+            bottleneck=mc.bottleneck,
+        )
+        extras = nn.ModuleDict()
+        for name, group in self.extras:
+            cls = objectives.get(name)
+            accepted = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
+            params = {k: v for k, v in self.config.objective.items() if k in accepted}
+            obj = objectives.create(name, **params)
+            n = len(GROUPS[group])
+            obj.bind(obs_dims=[model.feat_dim] * n, rep_dims=[model.z_dim] * n)
+            extras[f"{name}@{group}"] = obj
+        model.extra_objectives = extras
+        return model
+
+    def forward(self, model: nn.Module, batch: ReidBatch, needs: frozenset[str]) -> ReidOutputs:
+        pad = self.rc.pad
+        vis = augment(batch.visible.to(self.device), batch.flip[0], batch.offset[0], pad)
+        ir = augment(batch.infrared.to(self.device), batch.flip[1], batch.offset[1], pad)
+        mid = self._normalise(grayscale(vis)) if self.use_intermediate else None
+        branches = model(self._normalise(vis), self._normalise(ir), mid)
+        target = batch.target.to(self.device)
+        out = view_outputs(model, branches, self.group, target, needs)
+        fields = {f.name: getattr(out, f.name) for f in dataclasses.fields(ViewOutputs)}
+        return ReidOutputs(**fields, branches=branches)
+
+    def losses(self, model: nn.Module, outputs: ReidOutputs, batch: ReidBatch) -> dict[str, Tensor]:
+        lc: ReidLossConfig = self.config.section("loss")
+        y, br = outputs.target, outputs.branches
+        terms: dict[str, Tensor] = {}
+        if lc.ce:
+            heads = [o.obs_logits for o in br.values()]
+            heads += [o.rep_logits for o in br.values() if o.rep_logits is not o.obs_logits]
+            ce = [F.cross_entropy(x, y, label_smoothing=lc.label_smoothing) for x in heads]
+            terms["ce"] = lc.ce * torch.stack(ce).mean()
+        if lc.triplet:
+            margin = None if lc.triplet_margin < 0 else lc.triplet_margin
+            sets = [
+                [br["visible"], br["infrared"]],
+                [o for k, o in br.items() if k.startswith("shared_")],
+            ]
+            tri = []
+            for members in sets:
+                labels = y.repeat(len(members))
+                for attr in ("feat", "rep"):
+                    feats = torch.cat([getattr(o, attr) for o in members])
+                    tri.append(batch_hard_triplet(feats, labels, margin))
+            terms["triplet"] = lc.triplet * torch.stack(tri).mean()
+        for key, obj in getattr(model, "extra_objectives", {}).items():
+            group = key.rpartition("@")[2]
+            needs = obj.needs_for(len(GROUPS[group]))
+            views = view_outputs(model, br, group, y, needs)
+            for name, value in obj(views).items():
+                terms[f"{key}/{name}"] = value
+        return terms
+
+    # -- evaluation -------------------------------------------------------------------------
+    def features(self, model: ReidNet, images) -> np.ndarray:
+        """Retrieval features of every image of an image set, in its order (float32)."""
+        n, bs = len(images), self.rc.eval_batch_size
+        out = torch.empty(n, model.embed_dim, dtype=torch.float32)
+        modality = np.asarray(images.modality)
+        for m in np.unique(modality):
+            pos = np.flatnonzero(modality == m)
+            for start in range(0, len(pos), bs):
+                idx = pos[start : start + bs]
+                x = self._normalise(images.images(idx).to(self.device))
+                out[torch.as_tensor(idx)] = model.embed(x, MODALITY_NAMES[int(m)]).float().cpu()
+        return out.numpy()
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        if split != "test":
+            raise ValueError(f"the ReID task has no {split!r} split (only 'test')")
+        query, gallery = self.data.query, self.data.gallery
+        arrays: dict[str, Any] = {
+            "query_feat": self.features(model, query),
+            "query_ids": np.asarray(query.ids),
+            "query_cams": np.asarray(query.cams),
+            "gallery_feat": self.features(model, gallery),
+            "gallery_ids": np.asarray(gallery.ids),
+            "gallery_cams": np.asarray(gallery.cams),
+        }
+        optional = getattr(self.protocol, "optional_npz_keys", {})
+        if gallery.index_in_folder is not None and "gallery_index" in optional:
+            arrays["gallery_index"] = np.asarray(gallery.index_in_folder)
+        self.score = self.protocol.score(**arrays)
+        return dict(self.score.metrics)
+
+    def record_fields(self) -> dict[str, Any]:
+        mc = dataclasses.asdict(self.mc)
+        weights = mc.pop("weights")
+        mc.update(
+            num_classes=self.num_classes,
+            objective_on=self.group,
+            weights_sha256=_file_sha256(weights) if weights else None,
+        )
+        split_trial = self.trial  # RegDB: the split trial this run is; SYSU-MM01: None
+        out: dict[str, Any] = {
+            "benchmark": {
+                "name": self.benchmark.name,
+                "version": int(getattr(self.benchmark, "version", 1)),
+                "data_sha256": self.data.data_sha256,
+                "split_id": self.data.split_id,
+                "split_sha256": self.split_sha256,
+                "trial": split_trial,
+            },
+            "protocol": self.protocol_id,
+            "model": {"name": MODEL_NAME, "params": mc},
+        }
+        if self.score is not None:
+            out["per_trial"] = self.score.record_fields(split_trial)["per_trial"]
+        return out
+
+
+def _split_sha256(data) -> str:
+    """sha256 of the split's image lists: training paths with labels, query and gallery paths."""
+    payload = {
+        "train": [list(data.train.paths), np.asarray(data.train.labels).tolist()],
+        "query": list(data.query.paths),
+        "gallery": list(data.gallery.paths),
+    }
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+
+
+def _file_sha256(path: str) -> str:
+    from mv2d_bench.loaders.base import sha256_file
+
+    return sha256_file(path)
