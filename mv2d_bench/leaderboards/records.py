@@ -225,6 +225,12 @@ def check_record(record: dict[str, Any], file: str = "") -> list[Any]:
     return check(record, "run-record", file)
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: Path, text: str, *, exclusive: bool = False) -> bool:
     """Write ``text`` to ``path`` through a temporary file in the same folder, so that no reader
     ever sees a partial file. With ``exclusive`` an existing ``path`` is never replaced: returns
@@ -233,6 +239,7 @@ def atomic_write_text(path: Path, text: str, *, exclusive: bool = False) -> bool
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; give the usual umask permissions
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
