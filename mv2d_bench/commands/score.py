@@ -1,0 +1,116 @@
+"""``mv2d-bench score PROTOCOL --predictions FILE.npz [--json]``: score predictions made by any
+code under an official protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+DESCRIPTION = (
+    "Score predictions made by any code under an official, versioned protocol, exactly as a run "
+    "of this suite is scored. The predictions are one .npz file (numpy.savez) whose keys each "
+    "protocol documents below."
+)
+
+
+def protocols_help() -> str:
+    """The npz keys of every installed protocol, read from the registry (each protocol class
+    declares ``npz_keys``); a protocol that fails to load is listed with its error."""
+    from mv2d_bench.registry import registry
+
+    lines = ["installed protocols and the npz keys each reads:", ""]
+    for entry in registry("protocols").entries():
+        cls = entry.try_load()
+        if cls is None:
+            lines.append(f"  {entry.name}  (broken: {entry.error})")
+            lines.append("")
+            continue
+        extra = ""
+        if getattr(cls, "required_trials", ()):
+            extra = f"; one of {len(cls.required_trials)} split trials per run"
+        elif getattr(cls, "trials", 1) > 1:
+            extra = f"; scored over {cls.trials} trials"
+        lines.append(f"  {entry.name}  (from {entry.distribution} {entry.version}{extra})")
+        if getattr(cls, "description", ""):
+            for line in textwrap.wrap(cls.description, 88):
+                lines.append(f"      {line}")
+        keys = dict(getattr(cls, "npz_keys", {}))
+        optional = dict(getattr(cls, "optional_npz_keys", {}) or {})
+        for key, what in keys.items():
+            lines += _key_lines(key, what)
+        for key, what in optional.items():
+            lines += _key_lines(key, f"(optional) {what}")
+        lines.append("")
+    lines.append(
+        "example: python -c \"import numpy as np; np.savez('preds.npz', pred=pred, label=label)\""
+        "; mv2d-bench score mvc/accuracy@1 --predictions preds.npz --json"
+    )
+    return "\n".join(lines)
+
+
+def _key_lines(key: str, what: str) -> list[str]:
+    wrapped = textwrap.wrap(what, 70) or [""]
+    out = [f"    {key:<16} {wrapped[0]}"]
+    out += [f"    {'':<16} {w}" for w in wrapped[1:]]
+    return out
+
+
+class _HelpWithProtocols(argparse.Action):
+    """-h/--help that reads the registry only when help is asked for."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.epilog = protocols_help()
+        parser.print_help()
+        parser.exit()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score a predictions .npz under an official protocol",
+        description=textwrap.fill(DESCRIPTION, 88),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+    )
+    p.add_argument("-h", "--help", action=_HelpWithProtocols, help="show this help (with the "
+                   "npz keys of every installed protocol) and exit")  # fmt: skip
+    p.add_argument(
+        "protocol", metavar="PROTOCOL", help="a versioned protocol id, e.g. mvc/accuracy@1"
+    )
+    p.add_argument(
+        "--predictions", required=True, metavar="FILE.npz", help="the predictions file (.npz)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    p.set_defaults(func=_score)
+
+
+def _score(args) -> int:
+    from mv2d_bench.leaderboards.protocols import get
+
+    protocol = get(args.protocol)
+    score = protocol.score_npz(args.predictions)
+    if args.json:
+        out = {
+            "protocol": protocol.id,
+            "predictions": args.predictions,
+            "metrics": score.metrics,
+            "per_trial": score.per_trial,
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{protocol.id}: {args.predictions}")
+    for m in protocol.metrics:
+        if m.name in score.metrics:
+            unit = f" {m.unit}" if m.unit else ""
+            print(f"  {m.name:<12} {score.metrics[m.name]:.4f}{unit}")
+    if len(score.per_trial) > 1:
+        print(f"  ({len(score.per_trial)} trials; --json lists each)")
+    sys.stdout.flush()
+    return 0
