@@ -343,12 +343,16 @@ def validate(cfg: RunConfig) -> None:
 def check_objective_params(
     name: str, params: dict[str, Any], sources: dict[tuple[str, str], str] | None = None
 ) -> dict[str, Any]:
-    """Check [objective] keys against the objective's constructor; coerce by default's type."""
+    """Check [objective] keys against the objective's constructor; coerce by default's type.
+
+    Returns every constructor parameter (defaults filled in), so that two configurations that
+    resolve to the same objective compare equal.
+    """
     from mv2d_bench import objectives
 
     cls = objectives.get(name)
     accepted = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
-    out = {}
+    out = dict(accepted)  # resolved: every parameter, defaults filled in
     for key, value in params.items():
         where = (sources or {}).get(("objective", key), "config")
         if key not in accepted:
