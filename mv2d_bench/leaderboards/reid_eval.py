@@ -95,41 +95,68 @@ def rank_block(
     cmc: str = "distinct",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(rank, ap, inp, valid)`` of a block of queries against one gallery, from ``dist``
-    ``(B, G)``. Vectorised over the block; see the module docstring for the definitions."""
+    ``(B, G)``. Vectorised over the block; see the module docstring for the definitions.
+
+    One stable sort per row; the dense passes are integer/boolean (gathered identities, the
+    exclusion mask and its running count), and AP / mINP / the image rank are computed from the
+    list of true-match positions (``nonzero``), which is short (a few per query)."""
+    if cmc not in ("distinct", "image"):
+        raise ValueError(f"cmc must be 'distinct' or 'image', got {cmc!r}")
     b, g = dist.shape
+    dev = dist.device
     order = torch.sort(dist, dim=1, stable=True).indices
-    gid = g_ids[order]
-    keep = torch.ones((b, g), dtype=torch.bool, device=dist.device)
+    match = g_ids[order] == q_ids[:, None]
+    keep = None
     if exclude:
         gcam = g_cams[order]
+        drop = torch.zeros((b, g), dtype=torch.bool, device=dev)
         for qa, gb in exclude:
-            keep &= ~((q_cams[:, None] == qa) & (gcam == gb))
-    match = (gid == q_ids[:, None]) & keep
-    kept_rank = keep.cumsum(dim=1)  # 1-based rank among the kept images
+            drop |= (gcam == gb) & (q_cams == qa)[:, None]
+        keep = ~drop
+        match &= keep
     n_match = match.sum(dim=1)
     valid = n_match > 0
-    fdt = torch.float64  # AP / INP from integer ranks: exact whatever the distance precision
-    precision = match.cumsum(dim=1).to(fdt) / kept_rank.clamp(min=1).to(fdt)
-    ap = (precision * match).sum(dim=1) / n_match.clamp(min=1).to(fdt)
-    last = (kept_rank * match).amax(dim=1) if g else torch.zeros(b, dtype=torch.long)
-    inp = n_match.to(fdt) / last.clamp(min=1).to(fdt)
-    big = torch.full_like(kept_rank, g + 1)
+    rows, cols = match.nonzero(as_tuple=True)  # row-major: each row's matches in rank order
+    if keep is None:
+        kept_rank = cols + 1
+    else:  # 1-based rank among the kept images
+        kept_rank = keep.cumsum(dim=1, dtype=torch.int32)[rows, cols].long()
+    ordinal = torch.arange(rows.numel(), device=dev) - (n_match.cumsum(0) - n_match)[rows] + 1
+    f64 = torch.float64  # AP / INP from integer ranks: exact whatever the distance precision
+    ap = torch.zeros(b, dtype=f64, device=dev).index_add_(
+        0, rows, ordinal.to(f64) / kept_rank.to(f64)
+    ) / n_match.clamp(min=1).to(f64)
+    last = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
+        0, rows, kept_rank, reduce="amax"
+    )
+    inp = n_match.to(f64) / last.clamp(min=1).to(f64)
     if cmc == "image":
-        rank = torch.where(match, kept_rank, big).amin(dim=1) if g else big.sum(dim=1)
-    elif cmc == "distinct":
-        # compact identities 0..U-1 of the gallery; first kept position of each per query
-        uniq, uid = torch.unique(g_ids, return_inverse=True)
-        pos = torch.arange(g, device=dist.device).expand(b, g)
-        first = torch.full((b, uniq.numel()), g, dtype=torch.long, device=dist.device)
-        first.scatter_reduce_(1, uid[order], torch.where(keep, pos, g), reduce="amin")
-        q_uid = torch.searchsorted(uniq, q_ids).clamp(max=max(uniq.numel() - 1, 0))
-        own = first.gather(1, q_uid[:, None]) if uniq.numel() else torch.zeros((b, 1))
-        rank = (first <= own).sum(dim=1)
+        rank = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
+            0, rows, kept_rank, reduce="amin", include_self=False
+        )
     else:
-        raise ValueError(f"cmc must be 'distinct' or 'image', got {cmc!r}")
+        # first kept position of every gallery identity, per query; the query's own identity
+        # ranks after every identity first seen at or before its own first match
+        uniq, uid = torch.unique(g_ids, return_inverse=True)
+        pos = torch.arange(g, device=dev).expand(b, g)
+        if keep is not None:
+            pos = torch.where(keep, pos, g)
+        first = torch.full((b, uniq.numel()), g, dtype=torch.long, device=dev)
+        first.scatter_reduce_(1, uid[order], pos, reduce="amin")
+        own = torch.full((b,), g, dtype=torch.long, device=dev).scatter_reduce_(
+            0, rows, cols, reduce="amin"
+        )
+        rank = (first <= own[:, None]).sum(dim=1)
     rank = torch.where(valid, rank, torch.zeros_like(rank))
     nan = torch.full_like(ap, float("nan"))
     return rank, torch.where(valid, ap, nan), torch.where(valid, inp, nan), valid
+
+
+def _result(parts: list[tuple[torch.Tensor, ...]]) -> RetrievalResult:
+    rank, ap, inp, valid = (torch.cat([p[i] for p in parts]).cpu().numpy() for i in range(4))
+    return RetrievalResult(
+        rank.astype(np.int64), ap.astype(np.float64), inp.astype(np.float64), valid.astype(bool)
+    )
 
 
 def evaluate(
@@ -160,9 +187,10 @@ def evaluate(
     g_ids_all = np.asarray(gallery_ids, np.int64)
     g_cams_all = np.asarray(gallery_cams, np.int64)
     n_gallery = g_ids_all.shape[0]
-    subsets = (
-        [np.arange(n_gallery)] if trials is None else [np.asarray(t, np.int64) for t in trials]
-    )
+    if trials is None:
+        subsets = [np.arange(n_gallery)]
+    else:
+        subsets = [np.asarray(t, np.int64).reshape(-1) for t in trials]
     union = np.unique(np.concatenate(subsets)) if subsets else np.zeros(0, np.int64)
     gf = torch.nn.functional.normalize(gf_all[_as_tensor(union, dev)], dim=1)
     cols = [_as_tensor(np.searchsorted(union, s), dev) for s in subsets]
@@ -180,18 +208,35 @@ def evaluate(
                 dist_u[:, cols[t]], q_ids[sl], q_cams[sl], g_ids[t], g_cams[t], exclude, cmc
             )
             parts[t].append(out)
-    results = []
-    for t in range(len(subsets)):
-        rank, ap, inp, valid = (torch.cat([p[i] for p in parts[t]]).cpu().numpy() for i in range(4))
-        results.append(
-            RetrievalResult(
-                rank.astype(np.int64),
-                ap.astype(np.float64),
-                inp.astype(np.float64),
-                valid.astype(bool),
-            )
-        )
-    return results
+    return [_result(p) for p in parts]
+
+
+def evaluate_distances(
+    dist: Any,
+    query_ids: Any,
+    query_cams: Any,
+    gallery_ids: Any,
+    gallery_cams: Any,
+    exclude: Sequence[tuple[int, int]] = (),
+    cmc: str = "distinct",
+    device: str | torch.device | None = None,
+    block_size: int | None = None,
+) -> RetrievalResult:
+    """Like :func:`evaluate` for one gallery, from a precomputed ``(Q, G)`` distance matrix
+    (smaller is closer)."""
+    dev = torch.device(device) if device is not None else default_device()
+    d = _as_tensor(dist, dev)
+    q_ids = _as_tensor(np.asarray(query_ids, np.int64), dev)
+    q_cams = _as_tensor(np.asarray(query_cams, np.int64), dev)
+    g_ids = _as_tensor(np.asarray(gallery_ids, np.int64), dev)
+    g_cams = _as_tensor(np.asarray(gallery_cams, np.int64), dev)
+    step = block_size or max(1, min(d.shape[0], (1 << 22) // max(d.shape[1], 1)))
+    parts = [
+        rank_block(d[s : s + step], q_ids[s : s + step], q_cams[s : s + step], g_ids, g_cams,
+                   exclude, cmc)
+        for s in range(0, d.shape[0], step)
+    ]  # fmt: skip
+    return _result(parts)
 
 
 def mean_metrics(per_trial: Sequence[dict[str, float]]) -> dict[str, float]:

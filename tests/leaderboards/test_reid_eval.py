@@ -18,17 +18,20 @@ from mv2d_bench.leaderboards.protocols.sysu import (
     AllSearchSingleShot,
     IndoorSearchSingleShot,
 )
-from mv2d_bench.leaderboards.reid_eval import evaluate
+from mv2d_bench.leaderboards.reid_eval import evaluate, evaluate_distances
 
 
 def reference(qf, qids, qcams, gf, gids, gcams, exclude=(), distinct=True, ranks=(1, 10, 20)):
     """Per-query NumPy evaluation (percent): MATLAB-style loop, stable sort, removal, unique."""
     qn = qf / np.linalg.norm(qf, axis=1, keepdims=True)
     gn = gf / np.linalg.norm(gf, axis=1, keepdims=True)
-    dist = 1.0 - qn @ gn.T
-    counter = np.zeros(gf.shape[0])
+    return reference_from_dist(1.0 - qn @ gn.T, qids, qcams, gids, gcams, exclude, distinct, ranks)
+
+
+def reference_from_dist(dist, qids, qcams, gids, gcams, exclude, distinct, ranks=(1, 10, 20)):
+    counter = np.zeros(dist.shape[1])
     valid, ap_sum, inp_sum = 0, 0.0, 0.0
-    for i in range(qf.shape[0]):
+    for i in range(dist.shape[0]):
         order = np.argsort(dist[i], kind="stable")
         ids_i, cams_i = gids[order], gcams[order]
         drop = np.zeros(len(order), dtype=bool)
@@ -95,6 +98,18 @@ def test_vectorised_equals_reference_image_cmc_in_blocks(dtype):
     (res,) = evaluate(qf, qids, qcams, gf, gids, gcams, cmc="image", block_size=13,
                       device="cpu", dtype=dtype)  # fmt: skip
     assert_same(res.metrics(), reference(qf, qids, qcams, gf, gids, gcams, distinct=False))
+
+
+@pytest.mark.parametrize("cmc", ["distinct", "image"])
+def test_from_distances_equals_reference_including_integer_ties(cmc):
+    rng = np.random.default_rng(9)
+    dist = rng.integers(0, 6, size=(120, 90)).astype(float)  # many exact ties
+    qids, gids = rng.integers(0, 12, size=120), rng.integers(0, 12, size=90)
+    qcams, gcams = rng.choice([3, 6], size=120), rng.choice([1, 2, 4, 5], size=90)
+    res = evaluate_distances(dist, qids, qcams, gids, gcams, exclude=((3, 2),), cmc=cmc,
+                             device="cpu", block_size=17)  # fmt: skip
+    ref = reference_from_dist(dist, qids, qcams, gids, gcams, ((3, 2),), cmc == "distinct")
+    assert_same(res.metrics(), ref)
 
 
 def test_distinct_and_image_cmc_differ_where_they_should():
