@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -135,3 +136,52 @@ def accuracy_of(benchmark: str, errors: int) -> float:
     labels = np.repeat(np.arange(info["classes"]), info["n"] // info["classes"])
     n_test = len(per_class_split(labels, 0)["test"])
     return 100.0 * (n_test - errors) / n_test
+
+
+def record_with(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A deep copy of ``record`` with dotted-path ``changes`` (``benchmark__trial=3`` sets
+    ``record["benchmark"]["trial"]``), its ``run_id`` recomputed so that only the change differs."""
+    from mv2d_bench.leaderboards.records import content_id
+
+    out = json.loads(json.dumps(record))
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = out
+        for p in parents:
+            node = node[p]
+        if value is _DELETE:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    if "schema_version" not in changes:
+        out.setdefault("schema_version", 1)
+    if "run_id" not in changes:
+        out["run_id"] = content_id(out)
+    return out
+
+
+_DELETE = object()
+DELETE = _DELETE
+"""Pass as a value to :func:`record_with` to remove the field."""
+
+
+@contextmanager
+def installed_protocol(cls: type, distribution: str = "test-plugin", version: str = "0"):
+    """Register protocol class ``cls`` under ``cls.id`` for the duration of the block, as an
+    installed plugin distribution would (the registry's entry, not a real distribution)."""
+    from mv2d_bench.registry import Entry, registry
+
+    reg = registry("protocols")
+    entries = reg._scan()
+    old = entries.get(cls.id)
+    value = f"{cls.__module__}:{cls.__qualname__}"
+    entries[cls.id] = Entry(
+        cls.id, reg.group, value, distribution, version, [], _obj=cls, _loaded=True
+    )
+    try:
+        yield cls
+    finally:
+        if old is None:
+            entries.pop(cls.id, None)
+        else:
+            entries[cls.id] = old

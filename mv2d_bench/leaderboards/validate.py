@@ -111,7 +111,8 @@ def record_violations(rec: Any, file: str = "") -> list[Violation]:
         return sorted(set(out))
     bench = rec.get("benchmark") if isinstance(rec.get("benchmark"), dict) else {}
     declared = _benchmark_protocols(bench.get("name"))
-    if declared is not None and proto.id not in declared:
+    families = {str(d).rsplit("@", 1)[0] for d in declared or ()}
+    if declared is not None and proto.family_id not in families:
         V(
             "$.protocol",
             f"benchmark {bench.get('name')} is scored under {', '.join(declared)}, not {proto.id}",
