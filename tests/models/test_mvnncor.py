@@ -1,4 +1,4 @@
-"""MvNNcor with bottlenecks: ViewOutputs shapes, leave-one-out only when asked, the relation fuse."""
+"""MvNNcor with bottlenecks: ViewOutputs shapes, leave-one-out only when asked, relation fuse."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_view_outputs_shapes_with_bottleneck():
     assert [tuple(t.shape) for t in out.rep_logits] == [(16, 10)] * 6
     assert tuple(out.fused_logits.shape) == (16, 10)
     assert [tuple(t.shape) for t in out.loo_logits] == [(16, 10)] * 6
-    assert all(torch.equal(z, m) for z, m in zip(out.rep, out.rep_mean))  # eval: the mean
+    assert all(torch.equal(z, m) for z, m in zip(out.rep, out.rep_mean, strict=True))
 
 
 def test_loo_logits_only_when_needed_and_fuse_called_once():
