@@ -1,6 +1,7 @@
-"""A CPU training run of two epochs on a tiny SYSU-MM01 tree (ResNet-18, 32 x 16 images) through
-``mv2d-bench run`` writes a run record that passes the run-record schema, with the protocol's ten
-trials, and the ReID task's batches, augmentation and loss terms behave as documented."""
+"""A CPU training run of two epochs on a tiny SYSU-MM01 tree (ResNet-18, 16 x 8 images) through
+``mv2d-bench run`` writes a run record that ``mv2d-bench leaderboard validate`` accepts, with the
+protocol's ten trials, and the ReID task's batches, augmentation and loss terms behave as
+documented."""
 
 from __future__ import annotations
 
@@ -101,6 +102,9 @@ def test_two_epoch_cpu_run_writes_a_valid_record(tree, tmp_path, objective, extr
     (path,) = sorted(out.glob("sysu-mm01-*.json"))
     record = read_record(path)
     assert check_record(record) == []  # the JSON Schema of run records
+    # ... and `leaderboard validate` (schema plus the protocol rules: trials, metric ranges)
+    assert main(["leaderboard", "validate", str(path)]) == 0
+    assert main(["leaderboard", "validate", str(out)]) == 0
 
     assert record["protocol"] == "sysu-mm01/all-search/single-shot@1"
     assert record["benchmark"]["name"] == "sysu-mm01"
@@ -188,3 +192,50 @@ def test_augment_pads_crops_and_flips():
     expected = torch.zeros(3, 4, 2, dtype=torch.uint8)
     expected[:, 1:, :1] = x[1, :, :3, 1:]  # rows shifted down by 1, cols left by 1
     assert torch.equal(out[1], expected.flip(-1))
+
+
+@pytest.mark.parametrize(
+    ("name", "benchmark", "protocol", "trial"),
+    [
+        ("sysu", "sysu-mm01", "sysu-mm01/all-search/single-shot@1", 0),
+        ("regdb", "regdb", "regdb/visible-to-thermal@1", 1),
+    ],
+)
+def test_paper_presets_hold_the_papers_numbers(name, benchmark, protocol, trial):
+    from mv2d_bench.config import load_config
+    from mv2d_bench.harness.trainer import lr_factor
+    from mv2d_bench.models.reid import Branch
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "paper" / f"{name}.toml"
+    cfg = load_config(path)
+    assert cfg.run.benchmark == benchmark and cfg.run.objective == "mv2d"
+    t = cfg.train
+    assert (t.epochs, t.lr, t.lr_milestones, t.lr_gamma, t.warmup_epochs) == (
+        300,
+        2.6e-4,
+        [200],
+        0.1,
+        10,
+    )
+    # warm-up to 2.6e-4 over 10 epochs, x0.1 from epoch 200 (0-based) on
+    factors = [lr_factor(e, t.lr_milestones, t.lr_gamma, t.warmup_epochs) for e in range(300)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == factors[199] == 1.0
+    assert factors[200] == factors[299] == pytest.approx(0.1)
+    loss, reid, model = cfg.task["loss"], cfg.task["reid"], cfg.task["model"]
+    assert (loss.ce, loss.triplet, cfg.objective["weight"]) == (1.0, 1.0, 2.0)
+    assert loss.label_smoothing > 0
+    assert (reid.p, reid.k, reid.protocol, reid.trial) == (8, 4, protocol, trial)
+    assert cfg.benchmark["size"] == [288, 144]
+    assert (model.backbone, model.last_stride, model.z_dim, model.hidden) == (
+        "resnet50",
+        1,
+        256,
+        [1024, 512],
+    )
+    branch = Branch(395, model.backbone, None, model.last_stride, model.z_dim, model.hidden)
+    dims = [(m.in_features, m.out_features) for m in branch.bottleneck.modules()
+            if isinstance(m, torch.nn.Linear)]  # fmt: skip
+    assert dims == [(2048, 1024), (1024, 512), (512, 2 * 256)]
+    with torch.no_grad():
+        fmap = branch.eval().feature_map(torch.zeros(1, 3, 288, 144))
+    assert fmap.shape == (1, 2048, 18, 9)  # last stride 1: 288 x 144 / 16
