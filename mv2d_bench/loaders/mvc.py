@@ -287,7 +287,7 @@ class MvcBenchmark(Benchmark):
             key = rel if rel in known else Path(rel).name
             if key in known:
                 ok = known[key] == digest
-                detail = f"{rel}: {digest}" + ("" if ok else f" (expected {known[key]})")
+                detail = digest + ("" if ok else f" (expected {known[key]})")
                 checks.append(_check(f"sha256 {rel}", ok, detail))
         if not any(c["name"].startswith("sha256") for c in checks):
             checks.append(

@@ -1,0 +1,193 @@
+"""``mv2d-bench data verify|inspect|prepare``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "data",
+        help="check a benchmark's data root, look inside any .mat/HDF5 file, build caches",
+        description="'verify NAME' checks a benchmark's data (structure, view dimensions, sample "
+        "and class counts, sha256 against the data card where known) and exits non-zero on any "
+        "failed check. 'inspect FILE' shows what a .mat (v5 or v7.3) or HDF5 file holds and how it "
+        "reads as multi-view data. 'prepare NAME' builds the benchmark's cache, if it has one.",
+    )
+    dsub = p.add_subparsers(dest="action", metavar="{verify,inspect,prepare}", required=True)
+
+    vp = dsub.add_parser("verify", help="check a benchmark's data against its data card")
+    vp.add_argument("name", help="benchmark name (see 'mv2d-bench benchmarks list')")
+    _root_options(vp)
+    vp.add_argument("--json", action="store_true", help="print the report as JSON")
+    vp.set_defaults(func=_verify)
+
+    ip = dsub.add_parser("inspect", help="variables, views, dims, samples, classes of a file")
+    ip.add_argument("file", type=Path, help="a .mat (v5 or v7.3) or HDF5 file")
+    ip.add_argument("--views-key", help="the cell of views (default: X, data or fea)")
+    ip.add_argument("--labels-key", help="the label vector (default: Y, y or gt)")
+    ip.add_argument(
+        "--orientation",
+        default="auto",
+        choices=("auto", "samples-first", "features-first"),
+        help="how to read a square view (rows = samples or features)",
+    )
+    ip.add_argument("--json", action="store_true", help="print the report as JSON")
+    ip.set_defaults(func=_inspect)
+
+    pp = dsub.add_parser("prepare", help="build the benchmark's cache (atomically)")
+    pp.add_argument("name")
+    _root_options(pp)
+    pp.set_defaults(func=_prepare)
+
+
+def _root_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--root",
+        type=Path,
+        help="the data (a file or folder); default: $MV2D_DATA/<benchmark's folder>, then the "
+        "benchmark's default location",
+    )
+    p.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a benchmark option, e.g. views=pix,fou (see 'mv2d-bench benchmarks show NAME')",
+    )
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _open(args) -> Any:
+    from mv2d_bench.registry import registry
+
+    cls = registry("benchmarks").load(args.name)
+    return cls(root=args.root, **parse_options(args.option))
+
+
+def _verify(args) -> int:
+    from mv2d_bench.loaders.base import DataError
+
+    try:
+        bench = _open(args)
+    except DataError as exc:
+        if not args.json:
+            raise
+        print(json.dumps({"benchmark": args.name, "ok": False, "error": str(exc)}, indent=2))
+        return 2
+    report = bench.verify()
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0 if report.get("ok") else 1
+    print(f"{args.name}: {report.get('root', bench.root)}")
+    for check in report.get("checks", []):
+        mark = "skip" if check.get("skipped") else ("ok" if check["ok"] else "FAIL")
+        print(f"  {mark:<4}  {check['name']:<28}  {check.get('detail', '')}")
+    checks = report.get("checks", [])
+    failed = [c for c in checks if not c["ok"]]
+    if report.get("ok"):
+        print(f"{args.name}: verified ({len(checks)} checks passed)")
+        return 0
+    print(f"{args.name}: FAILED ({len(failed)} of {len(checks)} checks)")
+    return 1
+
+
+def inspect_file(path: Path, views_key=None, labels_key=None, orientation="auto") -> dict:
+    from mv2d_bench.loaders.base import DataError, sha256_file
+    from mv2d_bench.loaders.matfile import describe_value, load_variables, read_multiview_mat
+
+    fmt, variables = load_variables(path)
+    report: dict[str, Any] = {
+        "file": str(path),
+        "format": fmt,
+        "sha256": sha256_file(path),
+        "variables": {k: describe_value(v) for k, v in sorted(variables.items())},
+    }
+    try:
+        data = read_multiview_mat(
+            path,
+            views_key=views_key,
+            labels_key=labels_key,
+            orientation=orientation,
+            with_sha256=False,
+        )
+    except DataError as exc:
+        report.update(ok=False, error=str(exc))
+        return report
+    info = data.info
+    report.update(
+        ok=True,
+        samples=data.n_samples,
+        classes=data.num_classes,
+        class_counts=data.class_counts(),
+        views_key=info["views_key"],
+        labels_key=info["labels_key"],
+        cell_shape=info["cell_shape"],
+        label_values=info["label_values"],
+        views=[
+            {
+                "field": f"{info['views_key']}{{{i + 1}}}",
+                "dim": d,
+                "stored": info["stored"][i],
+                "sparse": info["sparse"][i],
+            }
+            for i, d in enumerate(data.view_dims)
+        ],
+        ignored_keys=info["ignored_keys"],
+    )
+    return report
+
+
+def _inspect(args) -> int:
+    report = inspect_file(args.file, args.views_key, args.labels_key, args.orientation)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0 if report["ok"] else 1
+    print(f"{report['file']}  ({report['format']}, sha256 {report['sha256'][:16]}...)")
+    print("  variables:")
+    for name, desc in report["variables"].items():
+        shape = "x".join(map(str, desc.get("shape", []))) or "-"
+        print(f"    {name:<12} {desc['kind']:<8} {shape:<14} {desc.get('dtype', '')}")
+    if not report["ok"]:
+        print(f"  not readable as multi-view data: {report['error']}")
+        return 1
+    print(
+        f"  multi-view: {report['views_key']} (cell {report['cell_shape'][0]}x"
+        f"{report['cell_shape'][1]}), labels {report['labels_key']}"
+    )
+    print(f"  samples: {report['samples']}   classes: {report['classes']}")
+    print(f"  class counts: {report['class_counts']}")
+    values = report["label_values"]
+    if values is not None:
+        shown = values if len(values) <= 12 else [*values[:5], "...", *values[-3:]]
+        print(f"  label values: {shown} -> 0..{report['classes'] - 1}")
+    for v in report["views"]:
+        kind = "sparse" if v["sparse"] else "dense"
+        print(f"  {v['field']:<8} {v['dim']:>7} features  {kind:<6} stored {v['stored']}")
+    if report["ignored_keys"]:
+        print(f"  ignored: {', '.join(report['ignored_keys'])}")
+    return 0
+
+
+def _prepare(args) -> int:
+    bench = _open(args)
+    path = bench.prepare()
+    if path is None:
+        print(f"{args.name}: nothing to prepare (read directly from {bench.root})")
+    else:
+        print(f"{args.name}: cache ready at {path}")
+        print(path)
+    return 0
