@@ -103,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "publish",
         help="build, validate and render into a folder (the committed leaderboards/)",
         description="Build the leaderboard of the records under RUNS..., validate it, and write "
-        "OUT/<name>.json, OUT/README.md with OUT/plots/*.png, and OUT/index.html.",
+        "OUT/<name>.json, OUT/README.md with OUT/plots/*.png, OUT/index.html, and a copy of "
+        "the records (with saved embeddings) in OUT/records, so that `mv2d-bench leaderboard "
+        "validate OUT` checks every published number against its record.",
         epilog=PUBLISH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -118,6 +120,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--require-complete",
         action="store_true",
         help="fail when an entry has fewer seeds/trials than its protocol requires",
+    )
+    pub.add_argument(
+        "--no-copy-records",
+        action="store_true",
+        help="do not copy the run records into OUT/records (the leaderboard then points at RUNS)",
     )
     _common_build_args(pub)
     _render_args(pub, plots_dir=False)
@@ -266,20 +273,40 @@ def _compare(args) -> int:
 
 
 def _publish(args) -> int:
-    from mv2d_bench.leaderboards.validate import validate_paths
+    from mv2d_bench.leaderboards import board as B
+    from mv2d_bench.leaderboards.validate import leaderboard_violations
 
     out_dir = Path(args.out)
     refs = args.references
     if refs is None:
         refs = [str(p) for p in sorted((out_dir / "references").glob("*.json"))]
     lb_path = out_dir / f"{args.name}.json"
-    lb = _do_build(args, lb_path, refs)
-    violations, _ = validate_paths([lb_path], require_complete=args.require_complete)
+    records = B.load_records(args.dirs)
+    if args.benchmark:
+        records = [r for r in records if r.data.get("benchmark", {}).get("name") in args.benchmark]
+    if not records:
+        raise ValueError(f"no run records under {', '.join(args.dirs)} (expected *-<run_id>.json)")
+    references = B.load_references(refs)
+    lb = B.build(records, references, out_path=lb_path)  # checks every record first
+    if args.require_complete:
+        from mv2d_bench.leaderboards.validate import incomplete_entries
+
+        problems = incomplete_entries(lb, str(lb_path))
+        if problems:
+            for v in problems:
+                print(v)
+            print(f"{len(problems)} incomplete entries; nothing written", file=sys.stderr)
+            return 1
+    if not args.no_copy_records:
+        records = _copy_records(records, out_dir / "records")
+        lb = B.build(records, references, out_path=lb_path)
+    violations = leaderboard_violations(lb, str(lb_path))
     if violations:
         for v in violations:
             print(v)
-        print(f"{len(violations)} violation(s) in {lb_path}; not rendered", file=sys.stderr)
+        print(f"{len(violations)} violation(s) in {lb_path}; not written", file=sys.stderr)
         return 1
+    B.write_leaderboard(lb, lb_path)
     plots_dir = out_dir / "plots"
     plots = _render_to(lb, lb_path, "md", out_dir / "README.md", args, plots_dir)
     _render_to(lb, lb_path, "html", out_dir / "index.html", args, None)
@@ -288,6 +315,44 @@ def _publish(args) -> int:
         if old.name not in keep:
             old.unlink()
     print(_summary(lb, lb_path))
+    if not args.no_copy_records:
+        print(f"copied {len(records)} run record(s) to {out_dir / 'records'}")
     print(f"wrote {out_dir / 'README.md'} ({len(plots)} plot(s) in {plots_dir})")
     print(f"wrote {out_dir / 'index.html'}")
     return 0
+
+
+def _copy_records(records: list, dest: Path) -> list:
+    """Copy the records (and their saved embeddings) into ``dest`` so that the published folder
+    can be checked on its own; remove records and embeddings there that are not in this set.
+    Returns the records as loaded from their copies."""
+    import shutil
+
+    from mv2d_bench.leaderboards.board import Loaded
+    from mv2d_bench.leaderboards.records import (
+        ARTIFACT_EMBEDDINGS,
+        RECORD_NAME_RE,
+        atomic_write_text,
+    )
+
+    dest.mkdir(parents=True, exist_ok=True)
+    copies, keep = [], set()
+    for item in records:
+        target = dest / item.path.name
+        text = item.path.read_text(encoding="utf-8")
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            atomic_write_text(target, text)
+        keep.add(target.resolve())
+        art = (item.data.get("artifacts") or {}).get(ARTIFACT_EMBEDDINGS)
+        if isinstance(art, str):
+            src, dst = item.path.parent / art, (dest / art).resolve()
+            if src.is_file() and dst.is_relative_to(dest.resolve()):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+                keep.add(dst)
+        copies.append(Loaded(target, item.data))
+    for old in dest.rglob("*"):
+        stale = RECORD_NAME_RE.match(old.name) or old.suffix == ".npz"
+        if old.is_file() and stale and old.resolve() not in keep:
+            old.unlink()
+    return copies

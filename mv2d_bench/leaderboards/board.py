@@ -279,6 +279,11 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _show(json_text: str) -> str:
+    value = json.loads(json_text)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _assign_labels(entries: list[dict[str, Any]]) -> None:
     """Label measured entries by objective name plus what tells same-named entries apart."""
     by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -299,7 +304,7 @@ def _assign_labels(entries: list[dict[str, Any]]) -> None:
             parts, seen = [], set()
             for k in varying:
                 short = k.rsplit(".", 1)[-1]
-                item = f"{short}={json.loads(flat[k]) if k in flat else '-'}"
+                item = f"{short}={_show(flat[k]) if k in flat else '-'}"
                 if item not in seen:
                     seen.add(item)
                     parts.append(item)

@@ -86,8 +86,7 @@ def rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             cells.append(stat_text(stat) if stat else "–")
         if e["measured"]:
             cells += [str(e["n"]), ", ".join(map(str, e["seeds"]))]
-            git = e["runs"][0].get("git_revision") or "unknown revision"
-            source = f"measured, mv2d-bench {e['runs'][0]['package_version']} ({git[:12]})"
+            source = "measured, " + _provenance(e["runs"])
         else:
             n = next(iter(e["metrics"].values())).get("n")
             cells += [str(n) if n else "–", "–"]
@@ -95,6 +94,13 @@ def rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         cells += [status_text(e), source]
         out.append(cells)
     return header, out
+
+
+def _provenance(runs: list[dict[str, Any]]) -> str:
+    versions = sorted({r["package_version"] for r in runs})
+    revs = sorted({(r.get("git_revision") or "unknown revision")[:12] for r in runs})
+    rev = revs[0] if len(revs) == 1 else f"{len(revs)} revisions"
+    return f"mv2d-bench {', '.join(versions)} ({rev})"
 
 
 def _md_cell(text: str) -> str:

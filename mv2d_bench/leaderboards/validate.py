@@ -31,15 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from mv2d_bench.leaderboards.records import (
+    RECORD_NAME_RE,
     RecordError,
     canonical_json,
     content_id,
-    find_records,
     read_record,
 )
 from mv2d_bench.leaderboards.schema import Violation, check
 
 REL_TOL = 1e-9
+LEADERBOARD_KIND = "mv2d-bench/leaderboard"
+REFERENCE_KIND = "mv2d-bench/reference-rows"
 
 
 def _lookup_protocol(pid: Any) -> tuple[Any, str | None]:
@@ -458,6 +460,7 @@ def leaderboard_violations(lb: Any, file: str = "") -> list[Violation]:
                             )
                         )
                     run_ids.setdefault(rid, f"{ep}.runs[{ri}]")
+                out += _run_matches_record(r, file, f"{ep}.runs[{ri}]", proto)
                 if r.get("protocol") != proto.id:
                     out.append(
                         Violation(
@@ -578,11 +581,52 @@ def leaderboard_violations(lb: Any, file: str = "") -> list[Violation]:
     return sorted(set(out))
 
 
+def _run_matches_record(run: dict[str, Any], file: str, path: str, proto) -> list[Violation]:
+    """When the run's record file is at hand (its path is relative to the leaderboard file), the
+    leaderboard must say what the record says: anyone holding the records can check it."""
+    rel = run.get("record")
+    if not file or not isinstance(rel, str):
+        return []
+    target = Path(file).parent / rel
+    if not target.is_file():
+        return []
+    try:
+        rec = read_record(target)
+    except (RecordError, OSError):
+        return [Violation(file, f"{path}.record", f"{rel}: not a readable run record")]
+    b = rec.get("benchmark") if isinstance(rec.get("benchmark"), dict) else {}
+    env = rec.get("environment") if isinstance(rec.get("environment"), dict) else {}
+    metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
+    want = {
+        "run_id": rec.get("run_id"),
+        "seed": rec.get("seed"),
+        "trial": b.get("trial"),
+        "protocol": rec.get("protocol"),
+        "split_id": b.get("split_id"),
+        "split_sha256": b.get("split_sha256"),
+        "created": rec.get("created"),
+        "package_version": env.get("package_version"),
+        "git_revision": env.get("git_revision"),
+        "metrics": {m.name: metrics.get(m.name) for m in proto.metrics},
+    }
+    out = []
+    for key, value in want.items():
+        if run.get(key) != value:
+            out.append(
+                Violation(
+                    file,
+                    f"{path}.{key}",
+                    f"{run.get(key)!r}, but its record {rel} says {value!r}",
+                )
+            )
+    return out
+
+
 def kind_of(data: Any) -> str:
     if isinstance(data, dict):
-        if data.get("kind") == "mv2d-bench/leaderboard" or "boards" in data:
+        if data.get("kind") == LEADERBOARD_KIND or "boards" in data:
             return "leaderboard"
-        if data.get("kind") == "mv2d-bench/reference-rows":
+        if data.get("kind") == REFERENCE_KIND:
             return "reference-rows"
     return "run-record"
 
@@ -600,7 +644,7 @@ def validate_paths(
         if not p.exists():
             out.append(Violation(str(p), "$", "no such file or folder"))
             continue
-        files.extend(find_records([p]))
+        files.extend(_files_under(p) if p.is_dir() else [p])
     for f in files:
         try:
             data = read_record(f)
@@ -613,7 +657,7 @@ def validate_paths(
         if kind == "leaderboard":
             out += leaderboard_violations(data, str(f))
             if require_complete:
-                out += _incomplete_entries(data, str(f))
+                out += incomplete_entries(data, str(f))
         elif kind == "reference-rows":
             out += reference_violations(data, str(f))
         else:
@@ -623,7 +667,24 @@ def validate_paths(
     return sorted(set(out)), dict(counts)
 
 
-def _incomplete_entries(lb: dict[str, Any], file: str) -> list[Violation]:
+def _files_under(folder: Path) -> list[Path]:
+    """Run records (named as the writer names them) and leaderboard / reference-rows files
+    (recognised by their "kind") under ``folder``; other JSON files are not ours to check."""
+    out = []
+    for f in sorted(folder.rglob("*.json")):
+        if RECORD_NAME_RE.match(f.name):
+            out.append(f)
+            continue
+        try:
+            data = read_record(f)
+        except (RecordError, OSError):
+            continue
+        if data.get("kind") in (LEADERBOARD_KIND, REFERENCE_KIND):
+            out.append(f)
+    return out
+
+
+def incomplete_entries(lb: dict[str, Any], file: str) -> list[Violation]:
     out = []
     for bi, board in enumerate(lb.get("boards", [])):
         for ei, e in enumerate(board.get("entries", []) if isinstance(board, dict) else []):

@@ -140,14 +140,25 @@ def test_publish_builds_validates_and_renders(runs, tmp_path, capsys):
     (out / "plots" / "stale.png").write_bytes(b"old")
     args = ["leaderboard", "publish", str(runs), "-o", str(out), "--projection", "pca"]
     assert main(args) == 0
-    assert validate_paths([out / "mvc.json"])[0] == []
+    violations, counts = validate_paths([out])  # the folder: leaderboard, references, records
+    assert violations == [] and counts == {
+        "leaderboard": 1,
+        "reference-rows": 1,
+        "run-record": len(list(runs.glob("*.json"))),
+    }
     lb = json.loads((out / "mvc.json").read_text())
+    for e in lb["boards"][0]["entries"]:
+        for r in e.get("runs", []):
+            assert r["record"].startswith("records/") and (out / r["record"]).is_file()
+    assert (out / "records" / "hand-mv2d-s0.embeddings.npz").is_file()
     assert any(not e["measured"] for e in lb["boards"][0]["entries"])  # paper rows included
     assert (out / "README.md").is_file() and (out / "index.html").is_file()
     assert not (out / "plots" / "stale.png").exists()
     assert len(list((out / "plots").glob("*.png"))) == 4
+    before = (out / "mvc.json").read_text()
     assert main([*args, "--require-complete"]) == 1  # cib has 2 of 5 seeds
     assert "too few seeds/trials" in capsys.readouterr().out
+    assert (out / "mvc.json").read_text() == before  # nothing written
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -161,7 +161,23 @@ def test_protocol_version_mismatch(good, tmp_path):
     lb["boards"][0]["entries"][1]["runs"][4]["protocol"] = "mvc/accuracy@2"
     got = leaderboard_violations(lb, "lb.json")
     assert paths(got) == {("lb.json", "$.boards[0].entries[1].runs[4].protocol")}
-    assert got[0].message.startswith("protocol version mismatch")
+    assert any(v.message.startswith("protocol version mismatch") for v in got)
+
+
+def test_a_leaderboard_must_say_what_its_records_say(good, tmp_path, capsys):
+    runs, lb = good
+    lb = copy.deepcopy(lb)
+    e = lb["boards"][0]["entries"][0]
+    e["runs"][1]["metrics"]["accuracy"] = 100.0  # a consistent, but invented, number
+    e["metrics"]["accuracy"] = B.stats([r["metrics"]["accuracy"] for r in e["runs"]])
+    out = tmp_path / "pub" / "board.json"
+    B.write_leaderboard(lb, out)
+    got = validate_paths([tmp_path / "pub"])[0]  # a folder: its leaderboards are found too
+    assert [v.path for v in got] == ["$.boards[0].entries[0].runs[1].metrics"]
+    assert "but its record" in got[0].message and "'accuracy': 99.5" in got[0].message
+    (tmp_path / "pub" / "notes.json").write_text("{}")  # other JSON in a folder is not checked
+    assert main(["leaderboard", "validate", str(tmp_path / "pub")]) == 1
+    assert "checked 1 leaderboard(s)" in capsys.readouterr().err
 
 
 def test_edited_record_and_tampered_statistics_are_caught(good, tmp_path):
