@@ -315,3 +315,21 @@ def test_views_field_not_a_cell(tmp_path):
         DataError, match=r"plain\.mat: field 'X' is a numeric array .*expected a cell"
     ):
         read_multiview_mat(path)
+
+
+def test_plain_hdf5_with_view_references(tmp_path):
+    import h5py
+
+    views, y = make_views(n=15, dims=(4, 6))
+    path = tmp_path / "plain.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("store")
+        refs = np.empty((2,), dtype=h5py.ref_dtype)
+        for i, x in enumerate(views):
+            refs[i] = g.create_dataset(f"v{i}", data=x).ref
+        f.create_dataset("X", data=refs[None, :])
+        f.create_dataset("y", data=y)
+    assert mat_format(path) == "hdf5"
+    data = read_multiview_mat(path)  # numpy order: no MATLAB transposition
+    assert data.view_dims == [4, 6] and data.info["stored"] == ["samples x features"] * 2
+    np.testing.assert_array_equal(data.views[1], views[1])
