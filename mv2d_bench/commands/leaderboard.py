@@ -25,9 +25,12 @@ The published leaderboards are regenerated with:
   scripts/publish_leaderboards.sh        (runs the suite, then the command below)
   mv2d-bench leaderboard publish RUNS_DIR -o leaderboards
 
-which writes leaderboards/<name>.json, leaderboards/README.md (+ plots/*.png) and
-leaderboards/index.html (self-contained). Reference rows are read from
-leaderboards/references/*.json unless --references is given.
+which writes leaderboards/<name>.json, leaderboards/README.md (+ plots/*.png),
+leaderboards/index.html (self-contained) and leaderboards/records/ (the run records behind every
+number). Reference rows are read from leaderboards/references/*.json unless --references is
+given. Anyone can then check the published numbers with:
+
+  mv2d-bench leaderboard validate leaderboards
 """
 
 
