@@ -22,11 +22,13 @@ Sampling rules:
 
 Epoch definition (``epoch``):
 
-- ``"images"`` (default, the convention of the AGW/DDAG code the paper builds on):
-  ``ceil(max(n_visible, n_infrared) / (P * K))`` batches, so one epoch draws about as many images
-  of each modality as the larger modality holds.
-- ``"identities"``: ``ceil(n_identities / P)`` batches, one pass over a permutation of the
-  identities (the last batch is completed from the next permutation).
+- ``"identities"`` (default): ``ceil(n_identities / P)`` batches, one pass over a permutation of
+  the identities (the last batch is completed from the next permutation). This is the epoch of
+  the identity sampler in the paper authors' released ReID code (open-reid's
+  ``RandomIdentitySampler``: every identity once per epoch), which their 300 epochs count.
+- ``"images"`` (the AGW/DDAG convention): ``ceil(max(n_visible, n_infrared) / (P * K))``
+  batches, so one epoch draws about as many images of each modality as the larger modality
+  holds (SYSU-MM01: 696 batches of 8 x (4 + 4) instead of 50).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-EPOCH_DEFINITIONS = ("images", "identities")
+EPOCH_DEFINITIONS = ("identities", "images")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class IdentityPairedSampler:
         infrared_ids: Sequence[int] | np.ndarray | Tensor,
         p: int = 8,
         k: int = 4,
-        epoch: str = "images",
+        epoch: str = "identities",
         seed: int = 0,
     ) -> None:
         if p < 1 or k < 1:

@@ -25,7 +25,7 @@ def _gen(seed):
 
 def test_items_pair_by_identity_and_counts_are_p_times_k():
     vis, ir = _ids()
-    s = IdentityPairedSampler(vis, ir, p=3, k=4)
+    s = IdentityPairedSampler(vis, ir, p=3, k=4, epoch="images")
     batches = list(s.batches(_gen(0)))
     # "images" epoch: ceil(max(21, 21) / (3 * 4)) = 2 batches
     assert len(batches) == len(s) == 2
@@ -71,7 +71,7 @@ def test_identities_epoch_covers_every_identity_evenly():
     ids = list(range(23))
     vis = [i for i in ids for _ in range(3)]
     ir = [i for i in ids for _ in range(2)]
-    s = IdentityPairedSampler(vis, ir, p=4, k=2, epoch="identities")
+    s = IdentityPairedSampler(vis, ir, p=4, k=2)  # default epoch: one pass over identities
     assert len(s) == math.ceil(23 / 4) == 6
     seen = Counter()
     for b in s.batches(_gen(3)):
@@ -84,14 +84,14 @@ def test_identities_epoch_covers_every_identity_evenly():
 def test_images_epoch_length():
     vis = [i % 9 for i in range(100)]
     ir = [i % 9 for i in range(37)]
-    s = IdentityPairedSampler(vis, ir, p=2, k=3)
+    s = IdentityPairedSampler(vis, ir, p=2, k=3, epoch="images")
     assert len(s) == math.ceil(100 / 6) == 17
     assert len(list(s.batches(_gen(0)))) == 17
 
 
 def test_deterministic_from_generator_and_seed():
     vis, ir = _ids()
-    s = IdentityPairedSampler(vis, ir, p=3, k=4, seed=7)
+    s = IdentityPairedSampler(vis, ir, p=3, k=4, epoch="images", seed=7)
 
     def flat(bs):
         return [torch.cat([b.visible, b.infrared]).tolist() for b in bs]

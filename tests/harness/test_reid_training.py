@@ -269,6 +269,7 @@ def test_paper_presets_hold_the_papers_numbers(name, benchmark, protocol, trial)
     assert (loss.ce, loss.triplet, cfg.objective["weight"]) == (1.0, 1.0, 2.0)
     assert loss.label_smoothing > 0
     assert (reid.p, reid.k, reid.protocol, reid.trial) == (8, 4, protocol, trial)
+    assert reid.epoch == "identities"  # every identity once per epoch, as the authors count
     assert cfg.benchmark["size"] == [288, 144]
     assert (model.backbone, model.last_stride, model.z_dim, model.hidden) == (
         "resnet50",

@@ -103,8 +103,9 @@ class ReidConfig:
     """Identities per batch."""
     k: int = 4
     """Images per identity and modality in a batch."""
-    epoch: str = "images"
-    """Epoch length: 'images' (max modality size / (p * k) batches) or 'identities'."""
+    epoch: str = "identities"
+    """Epoch length: 'identities' (n_identities / p batches, the authors' code) or 'images'
+    (max modality size / (p * k) batches, AGW/DDAG). See mv2d_bench.harness.samplers."""
     pad: int = 10
     """Zero padding before the random crop (0: no crop)."""
     flip: bool = True
