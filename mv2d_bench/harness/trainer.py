@@ -236,7 +236,7 @@ class Trainer:
                 terms[f"obj/{name}"] = value
             loss = sum(terms.values())
             if not torch.isfinite(loss):
-                bad = {k: float(v) for k, v in terms.items()}
+                bad = {k: float(v.detach()) for k, v in terms.items()}
                 raise TrainingError(
                     f"non-finite loss at epoch {epoch + 1}, step {n + 1}: terms {bad} "
                     "(lower train.lr or check the data for extreme values)"
