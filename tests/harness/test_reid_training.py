@@ -281,3 +281,29 @@ def test_paper_presets_hold_the_papers_numbers(name, benchmark, protocol, trial)
     b = MlpGaussianBottleneck(2048, model.z_dim, model.hidden)
     dims = [(m.in_features, m.out_features) for m in b.modules() if isinstance(m, torch.nn.Linear)]
     assert dims == [(2048, 1024), (1024, 512), (512, 2 * 256)]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('model.objective_on="nowhere"', "model.objective_on"),
+        ('model.extra_objectives=["vsd@nowhere"]', "model.extra_objectives"),
+        ('model.extra_objectives=["vds@specific"]', "vsd"),  # did you mean
+        ('reid.epoch="forever"', "reid.epoch"),
+        ('reid.protocol="regdb/visible-to-thermal@1"', "reid.protocol"),
+        ("reid.p=1", "reid.p"),
+    ],
+)
+def test_bad_reid_settings_name_the_key(tree, tmp_path, setting, message):
+    from mv2d_bench.config import load_config
+    from mv2d_bench.harness.runner import make_task
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(CONFIG.format(cache=tmp_path / "cache", extras="[]"))
+    config = load_config(
+        cfg,
+        overrides=[setting],
+        cli={"run": {"benchmark": "sysu-mm01", "objective": "mv2d", "root": str(tree)}},
+    )
+    with pytest.raises(LookupError if "vds" in setting else ValueError, match=message):
+        make_task(config).setup()
