@@ -187,9 +187,7 @@ class AWA(MatBenchmark):
                 for e in entries:
                     st = e.stat()
                     stats.append(f"{v}/{cname}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
-            extra = sorted(
-                e.name for e in _scandir(folder) if e.is_dir() and e.name not in classes
-            )
+            extra = sorted(e.name for e in _scandir(folder) if e.is_dir() and e.name not in classes)
             if extra:
                 raise DataError(
                     f"{folder}: class folder(s) {extra[:5]} are not in {class_source}; expected "
@@ -217,7 +215,7 @@ class AWA(MatBenchmark):
         views = []
         total = n * len(folders)
         with tqdm(total=total, desc=f"{self.name}: reading text files", unit="file") as bar:
-            for v, folder in folders.items():
+            for folder in folders.values():
                 x = None
                 row = 0
                 for cname, names in zip(classes, per_class, strict=True):
