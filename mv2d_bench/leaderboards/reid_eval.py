@@ -93,63 +93,159 @@ def rank_block(
     g_cams: torch.Tensor,
     exclude: Sequence[tuple[int, int]] = (),
     cmc: str = "distinct",
+    method: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(rank, ap, inp, valid)`` of a block of queries against one gallery, from ``dist``
     ``(B, G)``. Vectorised over the block; see the module docstring for the definitions.
 
-    One stable sort per row; the dense passes are integer/boolean (gathered identities, the
-    exclusion mask and its running count), and AP / mINP / the image rank are computed from the
-    list of true-match positions (``nonzero``), which is short (a few per query)."""
+    Two exact methods give the same numbers:
+
+    - ``"sort"``: one stable sort per row, then integer/boolean passes over the sorted rows.
+    - ``"compare"``: no sort. The (1-based, after exclusion) rank of a true match ``j`` is
+      ``1 + #{kept k: (d_k, k) < (d_j, j)}`` (lexicographic: distance, then gallery index, which
+      is exactly its place in a stable sort), computed for the few true matches only; the
+      distinct-identity rank is ``1 + #{identities u: (min d_u, argmin) < (own min, argmin)}``,
+      the order in which identities first appear in the stably sorted list.
+
+    ``"auto"`` takes ``"compare"`` when queries have at most 16 true matches on average
+    (single-shot galleries), else ``"sort"``."""
     if cmc not in ("distinct", "image"):
         raise ValueError(f"cmc must be 'distinct' or 'image', got {cmc!r}")
+    if method not in ("auto", "sort", "compare"):
+        raise ValueError(f"method must be 'auto', 'sort' or 'compare', got {method!r}")
+    b, g = dist.shape
+    dev = dist.device
+    keep = None
+    if exclude:
+        drop = torch.zeros((b, g), dtype=torch.bool, device=dev)
+        for qa, gb in exclude:
+            drop |= (g_cams == gb)[None, :] & (q_cams == qa)[:, None]
+        keep = ~drop
+    if method == "auto":  # mean number of true matches per query decides
+        uniq, inverse = torch.unique(g_ids, return_inverse=True)
+        at = torch.searchsorted(uniq, q_ids).clamp(max=uniq.numel() - 1)
+        n_true = torch.where(uniq[at] == q_ids, torch.bincount(inverse)[at], 0)
+        method = "compare" if float(n_true.double().mean()) <= 16 else "sort"
+    if method == "sort":
+        return _rank_sorted(dist, q_ids, g_ids, keep, cmc)
+    return _rank_compare(dist, q_ids, g_ids, keep, cmc)
+
+
+def _finish(
+    b: int,
+    rows: torch.Tensor,
+    ranks: torch.Tensor,
+    n_match: torch.Tensor,
+    distinct_rank: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Metrics from the true-match list: ``rows`` grouped by query, ``ranks`` (1-based, after
+    exclusion) ascending within each query."""
+    dev = rows.device
+    valid = n_match > 0
+    ordinal = torch.arange(rows.numel(), device=dev) - (n_match.cumsum(0) - n_match)[rows] + 1
+    f64 = torch.float64  # AP / INP from integer ranks: exact whatever the distance precision
+    ap = torch.zeros(b, dtype=f64, device=dev).index_add_(
+        0, rows, ordinal.to(f64) / ranks.to(f64)
+    ) / n_match.clamp(min=1).to(f64)
+    last = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
+        0, rows, ranks, reduce="amax"
+    )
+    inp = n_match.to(f64) / last.clamp(min=1).to(f64)
+    if distinct_rank is None:  # image CMC: the rank of the first true match
+        rank = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
+            0, rows, ranks, reduce="amin", include_self=False
+        )
+    else:
+        rank = distinct_rank
+    rank = torch.where(valid, rank, torch.zeros_like(rank))
+    nan = torch.full_like(ap, float("nan"))
+    return rank, torch.where(valid, ap, nan), torch.where(valid, inp, nan), valid
+
+
+def _rank_sorted(
+    dist: torch.Tensor,
+    q_ids: torch.Tensor,
+    g_ids: torch.Tensor,
+    keep: torch.Tensor | None,
+    cmc: str,
+) -> tuple[torch.Tensor, ...]:
     b, g = dist.shape
     dev = dist.device
     order = torch.sort(dist, dim=1, stable=True).indices
     match = g_ids[order] == q_ids[:, None]
-    keep = None
-    if exclude:
-        gcam = g_cams[order]
-        drop = torch.zeros((b, g), dtype=torch.bool, device=dev)
-        for qa, gb in exclude:
-            drop |= (gcam == gb) & (q_cams == qa)[:, None]
-        keep = ~drop
-        match &= keep
+    keep_s = None if keep is None else torch.gather(keep, 1, order)
+    if keep_s is not None:
+        match &= keep_s
     n_match = match.sum(dim=1)
-    valid = n_match > 0
     rows, cols = match.nonzero(as_tuple=True)  # row-major: each row's matches in rank order
-    if keep is None:
-        kept_rank = cols + 1
-    else:  # 1-based rank among the kept images
-        kept_rank = keep.cumsum(dim=1, dtype=torch.int32)[rows, cols].long()
-    ordinal = torch.arange(rows.numel(), device=dev) - (n_match.cumsum(0) - n_match)[rows] + 1
-    f64 = torch.float64  # AP / INP from integer ranks: exact whatever the distance precision
-    ap = torch.zeros(b, dtype=f64, device=dev).index_add_(
-        0, rows, ordinal.to(f64) / kept_rank.to(f64)
-    ) / n_match.clamp(min=1).to(f64)
-    last = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-        0, rows, kept_rank, reduce="amax"
-    )
-    inp = n_match.to(f64) / last.clamp(min=1).to(f64)
-    if cmc == "image":
-        rank = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-            0, rows, kept_rank, reduce="amin", include_self=False
-        )
+    if keep_s is None:
+        ranks = cols + 1
     else:
-        # first kept position of every gallery identity, per query; the query's own identity
-        # ranks after every identity first seen at or before its own first match
+        ranks = keep_s.cumsum(dim=1, dtype=torch.int32)[rows, cols].long()
+    distinct = None
+    if cmc == "distinct":
+        # first kept position of each identity; the query's identity ranks after every
+        # identity first seen at or before its own first match
         uniq, uid = torch.unique(g_ids, return_inverse=True)
         pos = torch.arange(g, device=dev).expand(b, g)
-        if keep is not None:
-            pos = torch.where(keep, pos, g)
+        if keep_s is not None:
+            pos = torch.where(keep_s, pos, g)
         first = torch.full((b, uniq.numel()), g, dtype=torch.long, device=dev)
         first.scatter_reduce_(1, uid[order], pos, reduce="amin")
         own = torch.full((b,), g, dtype=torch.long, device=dev).scatter_reduce_(
             0, rows, cols, reduce="amin"
         )
-        rank = (first <= own[:, None]).sum(dim=1)
-    rank = torch.where(valid, rank, torch.zeros_like(rank))
-    nan = torch.full_like(ap, float("nan"))
-    return rank, torch.where(valid, ap, nan), torch.where(valid, inp, nan), valid
+        distinct = (first <= own[:, None]).sum(dim=1)
+    return _finish(b, rows, ranks, n_match, distinct)
+
+
+def _rank_compare(
+    dist: torch.Tensor,
+    q_ids: torch.Tensor,
+    g_ids: torch.Tensor,
+    keep: torch.Tensor | None,
+    cmc: str,
+) -> tuple[torch.Tensor, ...]:
+    b, g = dist.shape
+    dev = dist.device
+    match = g_ids[None, :] == q_ids[:, None]
+    if keep is not None:
+        match &= keep
+        dist = torch.where(keep, dist, torch.inf)  # excluded: behind every finite distance
+    n_match = match.sum(dim=1)
+    rows, cols = match.nonzero(as_tuple=True)
+    d_match = dist[rows, cols]
+    pos = torch.arange(g, device=dev)
+    ranks = torch.empty(rows.numel(), dtype=torch.long, device=dev)
+    step = max(1, (1 << 22) // max(g, 1))
+    for s in range(0, rows.numel(), step):  # chunks of true matches, not a loop per query
+        r, c, dj = rows[s : s + step], cols[s : s + step], d_match[s : s + step, None]
+        d_rows = dist.index_select(0, r)
+        ranks[s : s + step] = (d_rows < dj).sum(dim=1, dtype=torch.int32) + 1
+        ties = d_rows == dj  # the match itself, and any exact tie
+        if int(torch.count_nonzero(ties)) > r.numel():  # exact ties: earlier images first
+            ranks[s : s + step] += (ties & (pos[None, :] < c[:, None])).sum(dim=1)
+    # order each query's matches by rank (rows stay grouped): one small sort of the match list
+    key, perm = torch.sort(rows * (g + 1) + ranks)
+    distinct = None
+    if cmc == "distinct":
+        # the query's first true match j1 (smallest rank); the identities seen before it are
+        # those with a kept image ordered before (d_j1, j1); count them with a one-hot product
+        starts = n_match.cumsum(0) - n_match
+        hit = (n_match > 0).nonzero().squeeze(1)
+        first = perm[starts[hit]]
+        d1 = torch.full((b,), float("-inf"), dtype=dist.dtype, device=dev)
+        c1 = torch.zeros(b, dtype=torch.long, device=dev)
+        d1[hit], c1[hit] = d_match[first], cols[first]
+        ahead = dist < d1[:, None]
+        ties = dist == d1[:, None]
+        if int(torch.count_nonzero(ties)) > hit.numel():  # exact ties with the first match
+            ahead |= ties & (pos[None, :] < c1[:, None])
+        uniq, uid = torch.unique(g_ids, return_inverse=True)
+        onehot = torch.zeros((g, uniq.numel()), dtype=torch.float32, device=dev)
+        onehot[pos, uid] = 1.0
+        distinct = ((ahead.to(torch.float32) @ onehot) > 0).sum(dim=1) + 1
+    return _finish(b, key // (g + 1), key % (g + 1), n_match, distinct)
 
 
 def _result(parts: list[tuple[torch.Tensor, ...]]) -> RetrievalResult:
@@ -172,6 +268,7 @@ def evaluate(
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float64,
     block_size: int | None = None,
+    method: str = "auto",
 ) -> list[RetrievalResult]:
     """Score queries against one gallery, or against each trial's gallery.
 
@@ -205,7 +302,14 @@ def evaluate(
         dist_u = 1.0 - qf[sl] @ gf.T
         for t in range(len(subsets)):
             out = rank_block(
-                dist_u[:, cols[t]], q_ids[sl], q_cams[sl], g_ids[t], g_cams[t], exclude, cmc
+                dist_u[:, cols[t]],
+                q_ids[sl],
+                q_cams[sl],
+                g_ids[t],
+                g_cams[t],
+                exclude,
+                cmc,
+                method,
             )
             parts[t].append(out)
     return [_result(p) for p in parts]
@@ -221,11 +325,14 @@ def evaluate_distances(
     cmc: str = "distinct",
     device: str | torch.device | None = None,
     block_size: int | None = None,
+    method: str = "auto",
 ) -> RetrievalResult:
     """Like :func:`evaluate` for one gallery, from a precomputed ``(Q, G)`` distance matrix
-    (smaller is closer)."""
+    (smaller is closer, finite)."""
     dev = torch.device(device) if device is not None else default_device()
     d = _as_tensor(dist, dev)
+    if d.numel() and not (torch.isfinite(d.min()) and torch.isfinite(d.max())):
+        raise ValueError("distances must be finite (no NaN or infinity)")
     q_ids = _as_tensor(np.asarray(query_ids, np.int64), dev)
     q_cams = _as_tensor(np.asarray(query_cams, np.int64), dev)
     g_ids = _as_tensor(np.asarray(gallery_ids, np.int64), dev)
@@ -233,7 +340,7 @@ def evaluate_distances(
     step = block_size or max(1, min(d.shape[0], (1 << 22) // max(d.shape[1], 1)))
     parts = [
         rank_block(d[s : s + step], q_ids[s : s + step], q_cams[s : s + step], g_ids, g_cams,
-                   exclude, cmc)
+                   exclude, cmc, method)
         for s in range(0, d.shape[0], step)
     ]  # fmt: skip
     return _result(parts)

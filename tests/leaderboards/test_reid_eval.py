@@ -81,33 +81,36 @@ def assert_same(ours, ref):
         assert ours[k] == pytest.approx(ref[k], abs=1e-9), k
 
 
+@pytest.mark.parametrize("method", ["sort", "compare"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("block", [None, 7])
-def test_vectorised_equals_reference_distinct_cmc_with_exclusion(seed, block):
+def test_vectorised_equals_reference_distinct_cmc_with_exclusion(seed, block, method):
     qf, qids, qcams, gf, gids, gcams = make_problem(seed)
     (res,) = evaluate(qf, qids, qcams, gf, gids, gcams, exclude=((3, 2),), block_size=block,
-                      device="cpu")  # fmt: skip
+                      device="cpu", method=method)  # fmt: skip
     ref = reference(qf, qids, qcams, gf, gids, gcams, exclude=((3, 2),), distinct=True)
     assert_same(res.metrics(), ref)
     assert 0 < ref["rank-1"] < 100  # a non-trivial problem
 
 
+@pytest.mark.parametrize("method", ["sort", "compare"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_vectorised_equals_reference_image_cmc_in_blocks(dtype):
+def test_vectorised_equals_reference_image_cmc_in_blocks(dtype, method):
     qf, qids, qcams, gf, gids, gcams = make_problem(5, noise=1.0)
     (res,) = evaluate(qf, qids, qcams, gf, gids, gcams, cmc="image", block_size=13,
-                      device="cpu", dtype=dtype)  # fmt: skip
+                      device="cpu", dtype=dtype, method=method)  # fmt: skip
     assert_same(res.metrics(), reference(qf, qids, qcams, gf, gids, gcams, distinct=False))
 
 
+@pytest.mark.parametrize("method", ["sort", "compare"])
 @pytest.mark.parametrize("cmc", ["distinct", "image"])
-def test_from_distances_equals_reference_including_integer_ties(cmc):
+def test_from_distances_equals_reference_including_integer_ties(cmc, method):
     rng = np.random.default_rng(9)
     dist = rng.integers(0, 6, size=(120, 90)).astype(float)  # many exact ties
     qids, gids = rng.integers(0, 12, size=120), rng.integers(0, 12, size=90)
     qcams, gcams = rng.choice([3, 6], size=120), rng.choice([1, 2, 4, 5], size=90)
     res = evaluate_distances(dist, qids, qcams, gids, gcams, exclude=((3, 2),), cmc=cmc,
-                             device="cpu", block_size=17)  # fmt: skip
+                             device="cpu", block_size=17, method=method)  # fmt: skip
     ref = reference_from_dist(dist, qids, qcams, gids, gcams, ((3, 2),), cmc == "distinct")
     assert_same(res.metrics(), ref)
 
@@ -117,10 +120,11 @@ def test_distinct_and_image_cmc_differ_where_they_should():
     q = np.array([[1.0, 0.0]])
     g = np.array([[1.0, 0.05], [1.0, 0.1], [1.0, 0.2]])
     args = (q, [1], [3], g, [2, 2, 1], [1, 1, 1])
-    (d,) = evaluate(*args, cmc="distinct", device="cpu")
-    (i,) = evaluate(*args, cmc="image", device="cpu")
-    assert d.rank.tolist() == [2] and i.rank.tolist() == [3]
-    assert d.ap[0] == pytest.approx(1 / 3) and d.inp[0] == pytest.approx(1 / 3)
+    for method in ("sort", "compare"):
+        (d,) = evaluate(*args, cmc="distinct", device="cpu", method=method)
+        (i,) = evaluate(*args, cmc="image", device="cpu", method=method)
+        assert d.rank.tolist() == [2] and i.rank.tolist() == [3]
+        assert d.ap[0] == pytest.approx(1 / 3) and d.inp[0] == pytest.approx(1 / 3)
 
 
 def test_trials_each_rank_their_own_columns():
