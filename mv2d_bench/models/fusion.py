@@ -50,6 +50,9 @@ class LeaveOneOutFusion(nn.Module):
     ``fuse(reps (K, B, n, d), weights (K, B, n) float 0/1) -> logits (K, B, C)`` is called once,
     with K = n + 1 (or K = 1 with ``loo=False``). The per-view representations must share their
     width d. With a single view there is no leave-one-out prediction and ``loo_logits`` is None.
+    A fuse whose attribute ``broadcast_reps`` is True receives ``reps`` as (1, B, n, d), to be
+    broadcast against the K subsets of ``weights`` (per-view work is then done once, and autograd
+    never materialises a K-fold copy).
     """
 
     def __init__(self, fuse: nn.Module) -> None:
@@ -81,7 +84,9 @@ class LeaveOneOutFusion(nn.Module):
         if masks.dim() == 2:
             masks = masks[:, None, :].expand(k, batch, n)
         weights = masks.to(reps[0].dtype)
-        stacked = torch.stack(reps, dim=1)[None].expand(k, batch, n, reps[0].shape[1])
+        stacked = torch.stack(reps, dim=1)[None]
+        if not getattr(self.fuse, "broadcast_reps", False):
+            stacked = stacked.expand(k, batch, n, reps[0].shape[1])
         logits = self.fuse(stacked, weights)
         if logits.dim() != 3 or logits.shape[:2] != (k, batch):
             raise ValueError(
