@@ -155,3 +155,17 @@ class DistillationObjective(Objective):
         return kl_from_logits(
             teacher, student, self.temperature, outputs.valid(), self.detach_teacher
         )
+
+    def kl_sum(
+        self, teachers: list[Tensor], students: list[Tensor], outputs: ViewOutputs
+    ) -> Tensor:
+        """sum_i KL(teachers[i] || students[i]) in one batched call (the same items and mask for
+        every pair, so the mean over the concatenation times the count is the sum of the means)."""
+        if len(teachers) != len(students) or not teachers:
+            raise ValueError(f"kl_sum: {len(teachers)} teachers for {len(students)} students")
+        mask = outputs.valid()
+        if mask is not None:
+            mask = mask.repeat(len(teachers))
+        t, s = torch.cat(teachers), torch.cat(students)
+        kl = kl_from_logits(t, s, self.temperature, mask, self.detach_teacher)
+        return len(teachers) * kl

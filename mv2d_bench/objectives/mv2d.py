@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from mv2d_bench.objectives.base import DistillationObjective
@@ -39,10 +38,8 @@ class MV2D(DistillationObjective):
         return self.needs
 
     def terms(self, outputs: ViewOutputs) -> dict[str, Tensor]:
-        pairs = zip(outputs.obs_logits, outputs.rep_logits, strict=True)
-        out = {"sufficiency": torch.stack([self.kl(t, s, outputs) for t, s in pairs]).sum()}
+        out = {"sufficiency": self.kl_sum(outputs.obs_logits, outputs.rep_logits, outputs)}
         if len(outputs.rep_logits) > 1:
-            fused = outputs.fused_logits
-            cons = [self.kl(fused, loo, outputs) for loo in outputs.loo_logits]
-            out["consistency"] = torch.stack(cons).sum()
+            teachers = [outputs.fused_logits] * len(outputs.loo_logits)
+            out["consistency"] = self.kl_sum(teachers, outputs.loo_logits, outputs)
         return out
