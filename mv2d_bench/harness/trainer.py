@@ -221,37 +221,40 @@ class Trainer:
 
     def _train_epoch(
         self, epoch: int, gen: torch.Generator, bar: Progress
-    ) -> tuple[dict[str, Tensor], int]:
-        task, model, objective, opt = self.task, self.model, self.objective, self.optimizer
-        model.train()
-        objective.train()
+    ) -> tuple[dict[str, float], int]:
+        self.model.train()
+        self.objective.train()
         sums: dict[str, Tensor] = {}
         n = 0
-        clip = self.config.train.grad_clip
-        params = [p for g in opt.param_groups for p in g["params"]]
-        for batch in task.train_batches(epoch, gen):
-            outputs = task.forward(model, batch, self.needs)
-            terms = dict(task.losses(model, outputs, batch))
-            for name, value in objective(outputs).items():
-                terms[f"obj/{name}"] = value
-            loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                bad = {k: float(v.detach()) for k, v in terms.items()}
-                raise TrainingError(
-                    f"non-finite loss at epoch {epoch + 1}, step {n + 1}: terms {bad} "
-                    "(lower train.lr or check the data for extreme values)"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, clip)
-            opt.step()
+        for batch in self.task.train_batches(epoch, gen):
+            terms = self.train_step(batch, epoch=epoch, step=n)
             for name, value in terms.items():
-                v = value.detach()
-                sums[name] = sums[name] + v if name in sums else v
+                sums[name] = sums[name] + value if name in sums else value
             n += 1
             bar.step()
         return {k: v.item() for k, v in sums.items()}, n
+
+    def train_step(self, batch: Any, epoch: int = 0, step: int = 0) -> dict[str, Tensor]:
+        """One optimisation step on ``batch`` (model in train mode); returns the detached terms."""
+        task, model, objective, opt = self.task, self.model, self.objective, self.optimizer
+        outputs = task.forward(model, batch, self.needs)
+        terms = dict(task.losses(model, outputs, batch))
+        for name, value in objective(outputs).items():
+            terms[f"obj/{name}"] = value
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            bad = {k: float(v.detach()) for k, v in terms.items()}
+            raise TrainingError(
+                f"non-finite loss at epoch {epoch + 1}, step {step + 1}: terms {bad} "
+                "(lower train.lr or check the data for extreme values)"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.train.grad_clip > 0:
+            params = [p for g in opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip)
+        opt.step()
+        return {k: v.detach() for k, v in terms.items()}
 
     def _evaluate(self, split: str) -> dict[str, float]:
         self.model.eval()

@@ -7,13 +7,14 @@ The network, as in the authors' ``models/network_MvNNcor.py`` (github.com/xujing
 * **Relation module**: for every pair of views (k, j) an interaction of their features; view k's
   relation features are joined with its own features and classified per view, and the per-view
   predictions are combined into one. MvNNcor forms the outer product ``f_k f_j^T`` and applies a
-  linear map to its flattening, i.e. a bilinear map ``W[o, a, b] f_k[a] f_j[b]`` with d^2 x out
-  weights (10^7 for d = 256). :class:`RelationFuse` keeps the bilinear form with a low-rank
-  factorisation ``W[o, a, b] = sum_r P[o, r] U[r, a] V[r, b]`` (``P (U f_k * V f_j)``), and
-  averages over the other present views instead of concatenating a fixed number of them, so it
-  fuses ANY subset of views (what leave-one-out fusion needs). The per-view classifier acts on
-  ``[f_k, relation_k]``; per-view logits are combined with learnt positive view weights
-  (softmax), which stands in for MvNNcor's loss-driven view weights ``w_v ~ L_v^(1/(1-gamma))``.
+  linear map (then BN and ReLU) to its flattening, i.e. a bilinear map ``W[o, a, b] f_k[a]
+  f_j[b]`` with d^2 x out weights (10^7 for d = 256). :class:`RelationFuse` keeps the bilinear
+  form with a rank-r factorisation ``W[o, a, b] = U[o, a] V[o, b]`` (``U f_k * V f_j``) and
+  averages it over the other present views instead of concatenating a fixed number of them, so
+  it fuses ANY subset of views (what leave-one-out fusion needs) at a cost that grows with the
+  views, not their pairs. View k is classified from its own features plus its relations; the
+  per-view logits are combined with learnt positive view weights (softmax), which stand in for
+  MvNNcor's loss-driven view weights ``w_v ~ L_v^(1/(1-gamma))``.
 * **Bottleneck** (MV2D): v_i -> z_i by :class:`GaussianBottleneck`; heads on v (P_vi) and on z
   (P_zi); the relation fusion runs on z (on v when the bottleneck is switched off).
 
@@ -76,16 +77,20 @@ class RelationFuse(nn.Module):
     ``forward(reps (K, B, n, d), weights (K, B, n)) -> logits (K, B, C)``. With f = Dropout(reps),
     for each subset (a row of ``weights``) and each view k in it::
 
-        rel_k   = P( U f_k * mean_{j in subset, j != k} V f_j )   (0 when k is alone)
-        h_k     = ReLU(A f_k + rel_k)                             (= Linear([f_k, rel_k]))
-        logit_k = C h_k
+        rel_k   = ReLU( U f_k * mean_{j in subset, j != k} V f_j )   (0 when k is alone)
+        logit_k = S(ReLU(A f_k)) + R rel_k
         fused   = sum_k weight_k a_k logit_k / sum_k weight_k a_k,   a = softmax(view_logits)
 
-    A view with weight 0 enters neither the relations nor the sum. When ``reps`` is one tensor
-    expanded along K (stride 0, as LeaveOneOutFusion passes it), the per-view work (dropout and
-    the projections U, V, A) is done once, not K times; only the rank-r products, P, the ReLU
-    and C run per subset.
+    ``U f_k * V f_j`` is a rank-r bilinear map of the pair, MvNNcor's ``W vec(f_k f_j^T)`` with
+    W factorised; ``S(ReLU(A .))`` classifies the view's own features and ``R`` its relations.
+    A view with weight 0 enters neither the relations nor the sum. Only the rank-r products,
+    their ReLU and R depend on the subset; everything else is per view. ``reps`` may be
+    (1, B, n, d), broadcast against K subsets of ``weights`` (``broadcast_reps``: how
+    LeaveOneOutFusion then passes it), so the n + 1 leave-one-out subsets cost little more than
+    the fused prediction alone.
     """
+
+    broadcast_reps = True
 
     def __init__(
         self,
@@ -101,26 +106,25 @@ class RelationFuse(nn.Module):
         self.drop = FastDropout(dropout)
         self.u = nn.Linear(dim, rank, bias=False)
         self.v = nn.Linear(dim, rank, bias=False)
-        self.p = nn.Linear(rank, hidden, bias=False)
         self.a = nn.Linear(dim, hidden)
-        self.classifier = nn.Linear(hidden, num_classes)
+        self.s = nn.Linear(hidden, num_classes)
+        self.r = nn.Linear(rank, num_classes, bias=False)
         self.view_logits = nn.Parameter(torch.zeros(n_views))
 
     def forward(self, reps: Tensor, weights: Tensor) -> Tensor:
         if reps.dim() != 4 or reps.shape[2] != self.n_views or reps.shape[3] != self.dim:
             raise ValueError(
-                f"RelationFuse: reps must be (K, B, {self.n_views}, {self.dim}); "
+                f"RelationFuse: reps must be (K or 1, B, {self.n_views}, {self.dim}); "
                 f"got {tuple(reps.shape)}"
             )
-        shared = reps.stride(0) == 0 and reps.shape[0] > 1
-        f = self.drop(reps[:1] if shared else reps)  # (1 or K, B, n, d)
-        uf, vf, af = self.u(f), self.v(f), self.a(f)
+        f = self.drop(reps)  # (1 or K, B, n, d)
+        own = self.s(torch.relu(self.a(f)))  # (1 or K, B, n, C)
+        uf, vf = self.u(f), self.v(f)
         w = weights.to(reps.dtype).unsqueeze(-1)  # (K, B, n, 1)
         vw = vf * w
         others = vw.sum(dim=2, keepdim=True) - vw  # sum over the present j != k
         count = (w.sum(dim=2, keepdim=True) - w).clamp(min=1.0)
-        h = torch.relu(af + self.p(uf * others / count))  # (K, B, n, hidden)
-        logits = self.classifier(h)  # (K, B, n, C)
+        logits = own + self.r(torch.relu(uf * (others / count)))  # (K, B, n, C)
         alpha = torch.softmax(self.view_logits, dim=0) * weights.to(reps.dtype)  # (K, B, n)
         alpha = alpha / alpha.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(alpha.dtype).tiny)
         return (alpha.unsqueeze(-1) * logits).sum(dim=2)
@@ -145,7 +149,7 @@ class MvNNcor(nn.Module):
         bottleneck_hidden: int = 128,
         min_std: float = 1e-4,
         relation_rank: int = 32,
-        relation_hidden: int = 128,
+        classifier_hidden: int = 128,
         fusion_dropout: float = 0.5,
     ) -> None:
         super().__init__()
@@ -167,7 +171,7 @@ class MvNNcor(nn.Module):
             )
             self.rep_heads = ViewHeads([rep_dim] * n, num_classes)
         self.fusion = LeaveOneOutFusion(
-            RelationFuse(n, rep_dim, num_classes, relation_rank, relation_hidden, fusion_dropout)
+            RelationFuse(n, rep_dim, num_classes, relation_rank, classifier_hidden, fusion_dropout)
         )
 
     @property

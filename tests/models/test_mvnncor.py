@@ -35,13 +35,16 @@ def test_loo_logits_only_when_needed_and_fuse_called_once():
     torch.manual_seed(0)
     model = MvNNcor(DIMS, 10, z_dim=16).eval()
     calls = []
-    model.fusion.fuse.register_forward_hook(lambda m, args, out: calls.append(args[0].shape))
+    model.fusion.fuse.register_forward_hook(
+        lambda m, args, out: calls.append((args[0].shape, args[1].shape))
+    )
     out = model(_views(), needs={"obs_logits", "rep_logits"})
     assert out.loo_logits is None and out.fused_logits is not None
-    assert calls == [torch.Size([1, 16, 6, 16])]  # one subset: all views
+    assert calls == [(torch.Size([1, 16, 6, 16]), torch.Size([1, 16, 6]))]  # all views only
     out = model(_views(), needs={"loo_logits"})
     assert len(out.loo_logits) == 6
-    assert calls[1] == torch.Size([7, 16, 6, 16])  # all n + 1 subsets in ONE call
+    # all n + 1 subsets in ONE call; the reps are broadcast, not copied K times
+    assert calls[1] == (torch.Size([1, 16, 6, 16]), torch.Size([7, 16, 6]))
     # the fused prediction does not depend on whether leave-one-out was asked for
     again = model(_views(), needs=set())
     torch.testing.assert_close(out.fused_logits, again.fused_logits)
@@ -75,7 +78,7 @@ def _fuse_reference(fuse: RelationFuse, reps: torch.Tensor, weights: torch.Tenso
     """Straightforward per-subset, per-view, per-pair loops of the documented formula."""
     K, B, n, _ = reps.shape
     alpha = torch.softmax(fuse.view_logits, 0)
-    out = torch.zeros(K, B, fuse.classifier.out_features)
+    out = torch.zeros(K, B, fuse.s.out_features)
     for k in range(K):
         for b in range(B):
             num, den = 0.0, 0.0
@@ -84,11 +87,11 @@ def _fuse_reference(fuse: RelationFuse, reps: torch.Tensor, weights: torch.Tenso
                     continue
                 f_i = reps[k, b, i]
                 others = [j for j in range(n) if j != i and weights[k, b, j] != 0]
-                rel = torch.zeros(fuse.p.out_features)
+                rel = torch.zeros(fuse.u.out_features)
                 if others:
-                    pair = sum(fuse.u(f_i) * fuse.v(reps[k, b, j]) for j in others)
-                    rel = fuse.p(pair / len(others))
-                logit = fuse.classifier(torch.relu(fuse.a(f_i) + rel))
+                    pairs = [fuse.u(f_i) * fuse.v(reps[k, b, j]) for j in others]
+                    rel = torch.relu(sum(pairs) / len(others))
+                logit = fuse.s(torch.relu(fuse.a(f_i))) + fuse.r(rel)
                 num = num + alpha[i] * logit
                 den = den + alpha[i]
             out[k, b] = num / den
@@ -108,15 +111,14 @@ def test_relation_fuse_matches_per_pair_reference_for_any_subsets():
         torch.testing.assert_close(fuse(reps, weights), _fuse_reference(fuse, reps, weights))
 
 
-def test_relation_fuse_shared_reps_path_equals_materialised_copy():
+def test_relation_fuse_broadcast_reps_equal_a_k_fold_copy():
     torch.manual_seed(4)
     fuse = RelationFuse(3, 8, 4, dropout=0.0).eval()
-    base = torch.randn(6, 3, 8)
-    expanded = base[None].expand(4, 6, 3, 8)  # stride 0 along K, as LeaveOneOutFusion passes
+    base = torch.randn(1, 6, 3, 8)
     weights = torch.ones(4, 6, 3)
     weights[1:, :, :] = 1 - torch.eye(3)[:, None, :]
-    assert expanded.stride(0) == 0
-    torch.testing.assert_close(fuse(expanded, weights), fuse(expanded.contiguous(), weights))
+    copied = base.expand(4, 6, 3, 8).contiguous()
+    torch.testing.assert_close(fuse(base, weights), fuse(copied, weights))
 
 
 def test_relation_fuse_in_leave_one_out_equals_separate_subset_calls():

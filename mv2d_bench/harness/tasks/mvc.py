@@ -56,7 +56,9 @@ class MvcModelConfig:
     """Hidden width of the bottleneck MLP v -> 2 x z_dim (0: one linear map)."""
     min_std: float = 1e-4
     relation_rank: int = 32
-    relation_hidden: int = 128
+    """Rank r of the bilinear view-pair relations."""
+    classifier_hidden: int = 128
+    """Hidden width of each view's classifier inside the fusion."""
     fusion_dropout: float = 0.5
 
 
@@ -206,7 +208,7 @@ class MvcTask(Task):
             bottleneck_hidden=mc.bottleneck_hidden,
             min_std=mc.min_std,
             relation_rank=mc.relation_rank,
-            relation_hidden=mc.relation_hidden,
+            classifier_hidden=mc.classifier_hidden,
             fusion_dropout=mc.fusion_dropout,
         )
 
