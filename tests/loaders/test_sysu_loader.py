@@ -229,3 +229,36 @@ def test_overlapping_splits_and_trial_argument(tree: Path):
         DataError, match=r"test_id.txt: identities \[7\] also appear in .*val_id.txt"
     ):
         bench(tree).load()
+
+
+def test_loader_sets_feed_every_sysu_protocol_through_an_npz(tree: Path, tmp_path: Path):
+    """query / gallery lists -> npz (one-hot identity features) -> each protocol scores 100;
+    with rand_perm_cam.mat in the root the official draw takes the same path."""
+    from mv2d_bench.leaderboards.protocols import get
+
+    data = bench(tree).load()
+    eye = np.eye(12)
+    path = tmp_path / "pred.npz"
+    np.savez(
+        path,
+        query_feat=eye[data.query.ids], query_ids=data.query.ids, query_cams=data.query.cams,
+        gallery_feat=eye[data.gallery.ids], gallery_ids=data.gallery.ids,
+        gallery_cams=data.gallery.cams, gallery_index=data.gallery.index_in_folder,
+    )  # fmt: skip
+    for pid in SysuMM01.protocols:
+        score = get(pid).score_npz(str(path))
+        assert len(score.per_trial) == 10 and score.metrics["mAP"] == 100.0, pid
+    perms = {c: {} for c in range(1, 7)}
+    groups = zip(data.gallery.cams.tolist(), data.gallery.ids.tolist(), strict=True)
+    for cam, pid in set(groups):
+        n = int(((data.gallery.cams == cam) & (data.gallery.ids == pid)).sum())
+        perms[cam][pid] = np.stack([np.roll(np.arange(n), t) for t in range(10)])
+    proto = get("sysu-mm01/all-search/single-shot@1")
+    proto.rand_perm_cam = perms
+    with np.load(path) as z:
+        trials = proto.trial_galleries(z["gallery_ids"], z["gallery_cams"], z["gallery_index"])
+    # trial t takes folder position (0 - t) mod n of every group: file number ((-t) mod n) + 1
+    for t, sel in enumerate(trials):
+        for i in sel:
+            n = perms[int(data.gallery.cams[i])][int(data.gallery.ids[i])].shape[1]
+            assert int(Path(data.gallery.paths[i]).stem) == (-t) % n + 1
