@@ -269,8 +269,14 @@ class SysuMM01(ReidBenchmark):
             self._check_cams()
             add("layout", True, f"{self.root}: cam1..cam6 present")
             s = self.subsets()
+            add(
+                "id files",
+                True,
+                "exp/{train,val,test}_id.txt parse, are disjoint, and name "
+                "existing identity folders",
+            )
         except DataError as exc:
-            add("layout", False, str(exc))
+            add("layout" if not checks else "id files", False, str(exc))
             return {"ok": False, "checks": checks}
         splits = s["splits"]
         counts = {

@@ -193,6 +193,12 @@ def test_missing_id_file(tree: Path):
     (tree / "exp" / "test_id.txt").unlink()
     with pytest.raises(DataError, match=f"{tree / 'exp' / 'test_id.txt'}: missing id file"):
         bench(tree).load()
+    report = bench(tree).verify()
+    assert [(c["name"], c["ok"]) for c in report["checks"]] == [
+        ("layout", True),
+        ("id files", False),
+    ]
+    assert "test_id.txt: missing id file" in report["checks"][1]["detail"]
 
 
 def test_id_file_with_a_bad_token(tree: Path):
