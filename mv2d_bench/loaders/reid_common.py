@@ -366,6 +366,34 @@ class ReidData:
 # --------------------------------------------------------------------------------------------
 # Benchmark base
 # --------------------------------------------------------------------------------------------
+def parse_size(value: Any, name: str) -> tuple[int, int]:
+    """``(H, W)`` from a pair or a string ``"288x144"`` / ``"288,144"`` (CLI ``-o size=...``)."""
+    given = value
+    if isinstance(value, str):
+        parts = [p for p in value.replace("x", ",").split(",") if p.strip()]
+        try:
+            value = tuple(int(p) for p in parts)
+        except ValueError:
+            value = ()
+    size = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(
+            f"{name}: option size={given!r}; expected height x width, e.g. 288x144 or (288, 144)"
+        )
+    return int(size[0]), int(size[1])
+
+
+def parse_bool(value: Any, key: str, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}: option {key}={value!r}; expected true or false")
+
+
 class ReidBenchmark(Benchmark):
     """Shared behaviour of ``sysu-mm01`` and ``regdb``: cache location, prepare, cache checks.
 
@@ -386,13 +414,10 @@ class ReidBenchmark(Benchmark):
                 f"expected: {', '.join(sorted(known))}"
             )
         super().__init__(root, **options)
-        size = tuple(options.get("size", DEFAULT_SIZE))
-        if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
-            raise ValueError(f"{self.name}: option size must be (height, width) > 0, got {size}")
-        self.size: tuple[int, int] = (int(size[0]), int(size[1]))
-        self.third_view = bool(options.get("third_view", False))
-        self.check_counts = bool(options.get("check_counts", True))
-        self.progress = bool(options.get("progress", True))
+        self.size: tuple[int, int] = parse_size(options.get("size", DEFAULT_SIZE), self.name)
+        self.third_view = parse_bool(options.get("third_view", False), "third_view", self.name)
+        self.check_counts = parse_bool(options.get("check_counts", True), "check_counts", self.name)
+        self.progress = parse_bool(options.get("progress", True), "progress", self.name)
 
     @property
     def view_names(self) -> tuple[str, ...]:
@@ -434,6 +459,7 @@ class ReidBenchmark(Benchmark):
             return {
                 "name": "cache",
                 "ok": True,
+                "skipped": True,
                 "detail": f"{path} not built yet (run `mv2d-bench data prepare {self.name}`)",
             }
         problems = inspect_cache(path, self.size, listing, len(images))

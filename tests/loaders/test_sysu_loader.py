@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -268,3 +269,18 @@ def test_loader_sets_feed_every_sysu_protocol_through_an_npz(tree: Path, tmp_pat
         for i in sel:
             n = perms[int(data.gallery.cams[i])][int(data.gallery.ids[i])].shape[1]
             assert int(Path(data.gallery.paths[i]).stem) == (-t) % n + 1
+
+
+def test_cli_data_prepare_and_verify(tree: Path, tmp_path: Path, capsys):
+    from mv2d_bench.cli import main
+
+    opts = ["-o", "size=16x8", "-o", "check_counts=false", "-o", "progress=false",
+            "-o", f"cache_dir={tmp_path / 'cli-cache'}"]  # fmt: skip
+    assert main(["data", "prepare", "sysu-mm01", "--root", str(tree), *opts]) == 0
+    assert (tmp_path / "cli-cache" / "sysu-mm01-16x8.h5").is_file()
+    capsys.readouterr()
+    assert main(["data", "verify", "sysu-mm01", "--root", str(tree), "--json", *opts]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and {c["name"] for c in report["checks"]} >= {"cache", "id files"}
+    assert main(["data", "verify", "sysu-mm01", "--root", str(tree), "-o", "size=big"]) == 2
+    assert "option size='big'" in capsys.readouterr().err
