@@ -22,7 +22,10 @@ mINP as in the AGW code, ``eval_metrics.py``, mangye16):
 
 Everything runs in torch over blocks of queries (no Python loop per query), on the GPU when one
 is available. Distances are computed once per query block against the union of the trial
-galleries, and each trial ranks its own columns.
+galleries, and each trial ranks its own columns, either by a stable sort or, when queries have
+few true matches (single-shot galleries), by exact counting without a sort (:func:`rank_block`).
+Both give the numbers of a per-query implementation (``tests/leaderboards/test_reid_eval.py``
+checks them against one, ties included); ``benchmarks/reid_eval_speed.py`` times them.
 """
 
 from __future__ import annotations
