@@ -28,7 +28,10 @@ Trial galleries are drawn in one of two ways:
    ``rand_perm_cam.mat``), trial ``t`` takes the first one (ten) entries of row ``t`` of
    ``rand_perm_cam{cam}{id}``, the positions of images in the identity's folder (file-name order).
    The npz key ``gallery_index`` gives each gallery image's position in its folder; without it
-   every group of the npz must hold the whole folder in file-name order.
+   every group of the npz must hold the whole folder in file-name order. (The released images
+   are numbered ``0001.jpg`` .. ``nnnn.jpg`` in each folder, so position ``k - 1`` is the file
+   ``k``: the same image other Python ports pick by formatting the permutation value as
+   ``cam<c>/<id:04d>/<k:04d>``.)
 
 The npz holds the FULL candidate gallery (every visible test image with its camera, as
 ``SysuMM01.load().gallery`` lists it); the protocol draws the ten galleries from it.
