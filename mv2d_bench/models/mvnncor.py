@@ -77,17 +77,17 @@ class RelationFuse(nn.Module):
     ``forward(reps (K, B, n, d), weights (K, B, n)) -> logits (K, B, C)``. With f = Dropout(reps),
     for each subset (a row of ``weights``) and each view k in it::
 
-        rel_k   = ReLU( U f_k * mean_{j in subset, j != k} V f_j )   (0 when k is alone)
-        logit_k = S(ReLU(A f_k)) + R rel_k
+        rel_kj  = ReLU(U f_k * V f_j)                       (a relation per ordered view pair)
+        logit_k = S(ReLU(A f_k)) + R mean_{j in subset, j != k} rel_kj   (R term 0 if k alone)
         fused   = sum_k weight_k a_k logit_k / sum_k weight_k a_k,   a = softmax(view_logits)
 
     ``U f_k * V f_j`` is a rank-r bilinear map of the pair, MvNNcor's ``W vec(f_k f_j^T)`` with
-    W factorised; ``S(ReLU(A .))`` classifies the view's own features and ``R`` its relations.
-    A view with weight 0 enters neither the relations nor the sum. Only the rank-r products,
-    their ReLU and R depend on the subset; everything else is per view. ``reps`` may be
-    (1, B, n, d), broadcast against K subsets of ``weights`` (``broadcast_reps``: how
-    LeaveOneOutFusion then passes it), so the n + 1 leave-one-out subsets cost little more than
-    the fused prediction alone.
+    W factorised (then ReLU, as MvNNcor); ``S(ReLU(A .))`` classifies the view's own features
+    and ``R`` its relations. A view with weight 0 enters neither the relations nor the sum. The
+    pair relations do not depend on the subset: they are computed once per batch and only
+    their weighted sums (a batched matmul) are per subset. ``reps`` may be (1, B, n, d),
+    broadcast against the K subsets of ``weights`` (``broadcast_reps``: how LeaveOneOutFusion
+    then passes it), so the n + 1 leave-one-out subsets cost little more than one.
     """
 
     broadcast_reps = True
@@ -97,7 +97,7 @@ class RelationFuse(nn.Module):
         n_views: int,
         dim: int,
         num_classes: int,
-        rank: int = 32,
+        rank: int = 16,
         hidden: int = 128,
         dropout: float = 0.5,
     ) -> None:
@@ -118,16 +118,25 @@ class RelationFuse(nn.Module):
                 f"got {tuple(reps.shape)}"
             )
         f = self.drop(reps)  # (1 or K, B, n, d)
-        own = self.s(torch.relu(self.a(f)))  # (1 or K, B, n, C)
-        uf, vf = self.u(f), self.v(f)
-        w = weights.to(reps.dtype).unsqueeze(-1)  # (K, B, n, 1)
-        vw = vf * w
-        others = vw.sum(dim=2, keepdim=True) - vw  # sum over the present j != k
-        count = (w.sum(dim=2, keepdim=True) - w).clamp(min=1.0)
-        logits = own + self.r(torch.relu(uf * (others / count)))  # (K, B, n, C)
-        alpha = torch.softmax(self.view_logits, dim=0) * weights.to(reps.dtype)  # (K, B, n)
+        w = weights.to(reps.dtype)  # (K, B, n)
+        n = w.shape[-1]
+        alpha = torch.softmax(self.view_logits, dim=0) * w
         alpha = alpha / alpha.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(alpha.dtype).tiny)
-        return (alpha.unsqueeze(-1) * logits).sum(dim=2)
+        count = (w.sum(dim=-1, keepdim=True) - w).clamp(min=1.0)  # other present views
+        own = self.s(torch.relu(self.a(f)))  # (1 or K, B, n, C)
+        # pair relations ReLU(U f_k * V f_j): they do not depend on the subset
+        pairs = torch.relu(self.u(f).unsqueeze(3) * self.v(f).unsqueeze(2))  # (1|K, B, n, n, r)
+        # each subset: view k's relations are the mean over its present j != k, weighted a_k;
+        # R is linear, so the weighted sum over (k, j) happens before R.
+        off = 1.0 - torch.eye(n, dtype=w.dtype, device=w.device)
+        coef = (alpha / count).unsqueeze(-1) * w.unsqueeze(-2) * off  # (K, B, n, n)
+        if f.shape[0] == 1:  # broadcast reps: contract per item, one batched matmul
+            rel = torch.einsum("kbij,bijr->kbr", coef, pairs[0])
+            own = torch.einsum("kbn,bnc->kbc", alpha, own[0])
+        else:
+            rel = torch.einsum("kbij,kbijr->kbr", coef, pairs)
+            own = torch.einsum("kbn,kbnc->kbc", alpha, own)
+        return own + self.r(rel)
 
 
 class MvNNcor(nn.Module):
@@ -148,7 +157,7 @@ class MvNNcor(nn.Module):
         z_dim: int = 128,
         bottleneck_hidden: int = 128,
         min_std: float = 1e-4,
-        relation_rank: int = 32,
+        relation_rank: int = 16,
         classifier_hidden: int = 128,
         fusion_dropout: float = 0.5,
     ) -> None:

@@ -89,8 +89,8 @@ def _fuse_reference(fuse: RelationFuse, reps: torch.Tensor, weights: torch.Tenso
                 others = [j for j in range(n) if j != i and weights[k, b, j] != 0]
                 rel = torch.zeros(fuse.u.out_features)
                 if others:
-                    pairs = [fuse.u(f_i) * fuse.v(reps[k, b, j]) for j in others]
-                    rel = torch.relu(sum(pairs) / len(others))
+                    pairs = [torch.relu(fuse.u(f_i) * fuse.v(reps[k, b, j])) for j in others]
+                    rel = sum(pairs) / len(others)
                 logit = fuse.s(torch.relu(fuse.a(f_i))) + fuse.r(rel)
                 num = num + alpha[i] * logit
                 den = den + alpha[i]

@@ -55,7 +55,7 @@ class MvcModelConfig:
     bottleneck_hidden: int = 128
     """Hidden width of the bottleneck MLP v -> 2 x z_dim (0: one linear map)."""
     min_std: float = 1e-4
-    relation_rank: int = 32
+    relation_rank: int = 16
     """Rank r of the bilinear view-pair relations."""
     classifier_hidden: int = 128
     """Hidden width of each view's classifier inside the fusion."""
