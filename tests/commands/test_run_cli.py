@@ -19,7 +19,7 @@ FAST = [
     "--set", "model.z_dim=4",
     "--set", "model.bottleneck_hidden=8",
     "--set", "model.relation_rank=4",
-    "--set", "model.relation_hidden=8",
+    "--set", "model.classifier_hidden=8",
 ]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ seeds = [0, 1]
 "model.z_dim" = 4
 "model.bottleneck_hidden" = 4
 "model.relation_rank" = 4
-"model.relation_hidden" = 8
+"model.classifier_hidden" = 8
 
 [[setting]]
 name = "no-bottleneck"

@@ -27,7 +27,7 @@ TINY = [
     "model.z_dim=8",
     "model.bottleneck_hidden=8",
     "model.relation_rank=4",
-    "model.relation_hidden=8",
+    "model.classifier_hidden=8",
 ]
 
 
