@@ -45,7 +45,7 @@ pretrained backbone) and :meth:`num_train_batches`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -112,9 +112,3 @@ class Task:
         """``benchmark``, ``protocol``, ``model`` (and optionally ``per_trial``, ``artifacts``)."""
         raise NotImplementedError
 
-
-def iter_slices(n: int, batch_size: int, order: Tensor | None = None) -> Iterator[Tensor | slice]:
-    """Index batches over ``n`` items: slices of ``order`` (a permutation) or plain slices."""
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        yield order[start:stop] if order is not None else slice(start, stop)
