@@ -7,7 +7,7 @@ mINP as in the AGW code, ``eval_metrics.py``, mangye16):
   distance 1 to everything).
 - Ranking: the gallery sorted by distance with a **stable** sort, as MATLAB's ``sort``: equal
   distances keep the gallery order (the order of the npz; a trial gallery keeps the order of
-  the candidate gallery it was drawn from).
+  its index array, sorted by the SYSU protocols, so the candidate-gallery order).
 - Exclusion: for a query from camera ``a``, gallery images from camera ``b`` are removed from its
   ranking for every ``(a, b)`` in ``exclude`` (SYSU-MM01: ``(3, 2)``: cams 2 and 3 share a
   location; the official code maps cam 3 to location 2 and removes same-location images).
@@ -20,17 +20,28 @@ mINP as in the AGW code, ``eval_metrics.py``, mangye16):
 - AP over images: ``mean_i (i / r_i)`` with ``r_i`` the (1-based, after exclusion) rank of the
   i-th true match; mINP: ``n / r_n`` (number of true matches over the rank of the last one).
 
-Everything runs in torch over blocks of queries (no Python loop per query), on the GPU when one
-is available. Distances are computed once per query block against the union of the trial
-galleries, and each trial ranks its own columns, either by a stable sort or, when queries have
-few true matches (single-shot galleries), by exact counting without a sort (:func:`rank_block`).
-Both give the numbers of a per-query implementation (``tests/leaderboards/test_reid_eval.py``
-checks them against one, ties included); ``benchmarks/reid_eval_speed.py`` times them.
+How it is computed (torch, blocks of queries, no Python loop per query; on the GPU when there
+is one). Distances are computed once per query block against the union of the trial galleries
+(one matrix product for all trials). Two exact ranking methods give the numbers of a per-query
+implementation (``tests/leaderboards/test_reid_eval.py`` checks both against one, ties
+included; ``benchmarks/reid_eval_speed.py`` times them):
+
+- ``"sort"``: per trial, one stable sort per query row, then integer passes over sorted rows.
+- ``"compare"`` (few true matches per query, e.g. single-shot galleries): no sort, all trials
+  at once. Each trial gallery is laid out as a grid (identity x slot), so one gather gives a
+  ``(queries, trials, identities, slots)`` block. The rank of a true match ``j`` is
+  ``1 + #{kept k: (d_k, k) < (d_j, j)}`` (its place in a stable sort); the distinct-identity
+  rank is ``1 + #{identities with a kept image before the first true match}``. The comparisons
+  run on float32 copies of the distances: rounding to float32 is monotone, so
+  ``f32(x) < f32(y)`` proves ``x < y``; a row in which a true match's float32 value is equal to
+  another value's (a tie, or two distances within float32 rounding) is recounted from the
+  full-precision distances with the gallery-order rule, so the result is the full-precision
+  ranking, exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,6 +51,9 @@ import torch
 from mv2d_bench.leaderboards.protocols.base import Metric, Protocol
 
 RANKS = (1, 10, 20)
+FEW_MATCHES = 16
+"""``method="auto"`` takes ``"compare"`` when queries have at most this many true matches per
+gallery on average (single-shot), else ``"sort"``."""
 
 
 @dataclass
@@ -88,81 +102,199 @@ def _as_tensor(x: Any, device: torch.device, dtype: torch.dtype | None = None) -
     return t.to(device=device, dtype=dtype) if dtype is not None else t.to(device)
 
 
-def rank_block(
-    dist: torch.Tensor,
-    q_ids: torch.Tensor,
-    q_cams: torch.Tensor,
-    g_ids: torch.Tensor,
-    g_cams: torch.Tensor,
-    exclude: Sequence[tuple[int, int]] = (),
-    cmc: str = "distinct",
-    method: str = "auto",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(rank, ap, inp, valid)`` of a block of queries against one gallery, from ``dist``
-    ``(B, G)``. Vectorised over the block; see the module docstring for the definitions.
+# --------------------------------------------------------------------------------------------
+# Galleries as columns of a query block's distance matrix
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Galleries:
+    """The galleries (trials) of one evaluation as columns of a ``(B, n_cols + 1)`` block of
+    distances: ``n_cols`` columns (the union of the galleries) and column ``n_cols``, +inf,
+    which stands for an absent image (grid padding, exclusion)."""
 
-    Two exact methods give the same numbers:
+    n_cols: int
+    cols: list[torch.Tensor]
+    """Per gallery, the column of each of its images (gallery order)."""
+    ids: list[np.ndarray]
+    cams: list[np.ndarray]
+    identities: np.ndarray
+    """(U,) the identities of all galleries, sorted; grid row ``U`` is empty."""
+    excluding: np.ndarray
+    """(K - 1,) query cameras that have exclusions; class ``K - 1``: the other cameras."""
+    grid: torch.Tensor
+    """(K, T * (U + 1) * C) column of grid slot ``(t, u, c)`` for queries of class ``k``:
+    gallery ``t``'s ``c``-th image (gallery order) of identity ``u``, or ``n_cols``."""
+    pos: torch.Tensor
+    """(T, U + 1, C) int32 place of the slot's image in its gallery (the tie order)."""
 
-    - ``"sort"``: one stable sort per row, then integer/boolean passes over the sorted rows.
-    - ``"compare"``: no sort. The (1-based, after exclusion) rank of a true match ``j`` is
-      ``1 + #{kept k: (d_k, k) < (d_j, j)}`` (lexicographic: distance, then gallery index, which
-      is exactly its place in a stable sort), computed for the few true matches only; the
-      distinct-identity rank is ``1 + #{identities u: (min d_u, argmin) < (own min, argmin)}``,
-      the order in which identities first appear in the stably sorted list.
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.pos.shape)  # type: ignore[return-value]
 
-    ``"auto"`` takes ``"compare"`` when queries have at most 16 true matches on average
-    (single-shot galleries), else ``"sort"``."""
-    if cmc not in ("distinct", "image"):
-        raise ValueError(f"cmc must be 'distinct' or 'image', got {cmc!r}")
-    if method not in ("auto", "sort", "compare"):
-        raise ValueError(f"method must be 'auto', 'sort' or 'compare', got {method!r}")
-    b, g = dist.shape
-    dev = dist.device
-    keep = None
-    if exclude:
-        drop = torch.zeros((b, g), dtype=torch.bool, device=dev)
-        for qa, gb in exclude:
-            drop |= (g_cams == gb)[None, :] & (q_cams == qa)[:, None]
-        keep = ~drop
-    if method == "auto":  # mean number of true matches per query decides
-        uniq, inverse = torch.unique(g_ids, return_inverse=True)
-        at = torch.searchsorted(uniq, q_ids).clamp(max=uniq.numel() - 1)
-        n_true = torch.where(uniq[at] == q_ids, torch.bincount(inverse)[at], 0)
-        method = "compare" if float(n_true.double().mean()) <= 16 else "sort"
-    if method == "sort":
-        return _rank_sorted(dist, q_ids, g_ids, keep, cmc)
-    return _rank_compare(dist, q_ids, g_ids, keep, cmc)
-
-
-def _finish(
-    b: int,
-    rows: torch.Tensor,
-    ranks: torch.Tensor,
-    n_match: torch.Tensor,
-    distinct_rank: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Metrics from the true-match list: ``rows`` grouped by query, ``ranks`` (1-based, after
-    exclusion) ascending within each query."""
-    dev = rows.device
-    valid = n_match > 0
-    ordinal = torch.arange(rows.numel(), device=dev) - (n_match.cumsum(0) - n_match)[rows] + 1
-    f64 = torch.float64  # AP / INP from integer ranks: exact whatever the distance precision
-    ap = torch.zeros(b, dtype=f64, device=dev).index_add_(
-        0, rows, ordinal.to(f64) / ranks.to(f64)
-    ) / n_match.clamp(min=1).to(f64)
-    last = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-        0, rows, ranks, reduce="amax"
-    )
-    inp = n_match.to(f64) / last.clamp(min=1).to(f64)
-    if distinct_rank is None:  # image CMC: the rank of the first true match
-        rank = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-            0, rows, ranks, reduce="amin", include_self=False
+    @classmethod
+    def build(
+        cls,
+        cols: Sequence[np.ndarray],
+        ids: Sequence[np.ndarray],
+        cams: Sequence[np.ndarray],
+        n_cols: int,
+        exclude: Sequence[tuple[int, int]],
+        dev: torch.device,
+    ) -> _Galleries:
+        identities = np.unique(np.concatenate(list(ids)))
+        n_u = identities.size + 1
+        placed, width = [], 1
+        for g_ids in ids:
+            u = np.searchsorted(identities, g_ids)
+            counts = np.bincount(u, minlength=n_u)
+            order = np.argsort(u, kind="stable")  # by identity, gallery order within
+            slot = np.empty_like(order)
+            slot[order] = np.arange(order.size) - (np.cumsum(counts) - counts)[u[order]]
+            placed.append((u, slot))
+            width = max(width, int(counts.max(initial=0)))
+        grid = np.full((len(ids), n_u, width), n_cols, np.int64)
+        grid_cam = np.zeros_like(grid)
+        pos = np.full(grid.shape, np.iinfo(np.int32).max, np.int32)
+        for t, (u, slot) in enumerate(placed):
+            grid[t, u, slot] = cols[t]
+            grid_cam[t, u, slot] = cams[t]
+            pos[t, u, slot] = np.arange(u.size)
+        excluding = np.unique(np.array([int(a) for a, _ in exclude], np.int64))
+        grids = [
+            np.where(np.isin(grid_cam, [int(b) for a, b in exclude if int(a) == q]), n_cols, grid)
+            for q in excluding
+        ]
+        return cls(
+            n_cols=n_cols,
+            cols=[_as_tensor(np.asarray(c, np.int64), dev) for c in cols],
+            ids=list(ids),
+            cams=list(cams),
+            identities=identities,
+            excluding=excluding,
+            grid=_as_tensor(np.stack([g.reshape(-1) for g in [*grids, grid]]), dev),
+            pos=_as_tensor(pos, dev),
         )
-    else:
-        rank = distinct_rank
-    rank = torch.where(valid, rank, torch.zeros_like(rank))
+
+    def query_class(self, q_cams: np.ndarray) -> np.ndarray:
+        """(Q,) exclusion class of each query (index into ``grid``)."""
+        k = np.searchsorted(self.excluding, q_cams).clip(max=max(self.excluding.size - 1, 0))
+        hit = self.excluding[k] == q_cams if self.excluding.size else np.zeros(q_cams.shape, bool)
+        return np.where(hit, k, self.excluding.size)
+
+    def class_order(self, q_cams: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Queries sorted by exclusion class (stable), and each class's ``(start, end)`` in
+        that order (class ``k`` is ``grid[k]``)."""
+        cls = self.query_class(q_cams)
+        order = np.argsort(cls, kind="stable")
+        ends = np.cumsum(np.bincount(cls, minlength=self.excluding.size + 1))
+        return order, [(int(a), int(b)) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+    def query_row(self, q_ids: np.ndarray) -> np.ndarray:
+        """(Q,) grid row of each query's identity (``U``: in no gallery)."""
+        if not self.identities.size:
+            return np.zeros(q_ids.shape, np.int64)
+        u = np.searchsorted(self.identities, q_ids).clip(max=self.identities.size - 1)
+        return np.where(self.identities[u] == q_ids, u, self.identities.size)
+
+    def mean_true_matches(self, q_ids: np.ndarray) -> float:
+        """Mean over queries and galleries of the query's images in the gallery."""
+        row = self.query_row(q_ids)
+        per = [np.bincount(np.searchsorted(self.identities, g), minlength=self.identities.size + 1)
+               for g in self.ids]  # fmt: skip
+        return float(np.mean([p[row].mean() for p in per])) if row.size else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Ranking a block of queries against all galleries
+# --------------------------------------------------------------------------------------------
+def _metrics(
+    ranks: torch.Tensor, real: torch.Tensor, distinct: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """``(rank, ap, inp, valid)`` from the ranks ``(..., C)`` of the true matches, ascending,
+    with ``real`` marking the slots that hold one."""
+    f64 = torch.float64
+    n = real.sum(dim=-1)
+    valid = n > 0
+    ordinal = torch.arange(1, ranks.shape[-1] + 1, device=ranks.device, dtype=f64)
+    ranks_f = torch.where(real, ranks.to(f64), torch.inf)
+    ap = (ordinal / ranks_f).sum(dim=-1) / n.clamp(min=1).to(f64)
+    last = ranks_f.gather(-1, (n - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    inp = n.to(f64) / last
+    rank = (ranks[..., 0] if distinct is None else distinct).long()
     nan = torch.full_like(ap, float("nan"))
-    return rank, torch.where(valid, ap, nan), torch.where(valid, inp, nan), valid
+    return (
+        torch.where(valid, rank, torch.zeros_like(rank)),
+        torch.where(valid, ap, nan),
+        torch.where(valid, inp, nan),
+        valid,
+    )
+
+
+def _any_last(mask: torch.Tensor) -> torch.Tensor:
+    """``mask.any(-1)``, by reading a last dimension of 2, 4 or 8 bools as one integer."""
+    width = mask.shape[-1]
+    as_int = {2: torch.int16, 4: torch.int32, 8: torch.int64}.get(width)
+    *outer, last = mask.stride()
+    if as_int is not None and last == 1 and all(s % width == 0 for s in outer):
+        return mask.view(as_int).squeeze(-1) != 0
+    return mask.any(dim=-1)
+
+
+class _Work(dict):
+    """Reusable buffers of the ranking passes (fresh large tensors cost page faults)."""
+
+    def buf(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, dev: torch.device):
+        t = self.get(name)
+        if t is None or t.shape[0] < shape[0] or t.shape[1:] != shape[1:] or t.dtype != dtype:
+            t = self[name] = torch.empty(shape, dtype=dtype, device=dev)
+        return t[: shape[0]]
+
+
+def _rank_grid(
+    d: torch.Tensor,
+    grid: torch.Tensor,
+    pos: torch.Tensor,
+    rows: torch.Tensor,
+    cmc: str,
+    work: _Work,
+) -> tuple[torch.Tensor, ...]:
+    """The ``"compare"`` method (module docstring) for a block ``d`` ``(B, n_cols + 1)`` of
+    queries whose identities are grid rows ``rows``; each result is ``(B, T)``."""
+    n_t, n_u, width = pos.shape
+    b, span, dev = d.shape[0], n_u * width, d.device
+    grid3 = grid.view(n_t, n_u, width)
+    # the true matches of each query in each gallery, ascending by (distance, gallery order):
+    # the slots of a row are in gallery order, so a stable sort on the distance does it
+    own = d.gather(1, grid3[:, rows].permute(1, 0, 2).reshape(b, -1)).view(b, n_t, width)
+    own, perm = torch.sort(own, dim=-1, stable=True)
+    own_pos = pos[:, rows].permute(1, 0, 2).gather(-1, perm)
+    real = torch.isfinite(own)
+    f32 = torch.float32
+    x = work.buf("x", (b, n_t * span), f32, dev)
+    torch.index_select(d.to(f32), 1, grid, out=x)
+    th = torch.where(real, own.to(f32), -torch.inf).unsqueeze(-1)
+    # sign(x - t) is exact: -1 iff x < t, 0 iff x == t (in float32); from its sum and the sum
+    # of its absolute value: #below and #equal per true match, in cheap arithmetic passes
+    s = work.buf("s", (b, n_t, width, span), f32, dev)
+    torch.sub(x.view(b, n_t, 1, span), th, out=s).sign_()
+    distinct = None
+    if cmc == "distinct":  # identities with an image proven ahead of the first true match
+        seen = _any_last((s[:, :, 0] < 0).view(b, n_t, n_u, width))
+        distinct = seen.sum(dim=-1, dtype=torch.int32) + 1
+    net = s.sum(dim=-1)  # #above - #below
+    both = s.abs_().sum(dim=-1)  # #above + #below
+    rank = ((both - net) * 0.5).to(torch.int32) + 1
+    unsure = real & (both != span - 1)  # another value equal to the match's in float32
+    redo = unsure.any(dim=-1).nonzero(as_tuple=True)
+    if redo[0].numel():  # float32 could not tell: recount those rows at full precision
+        bi, ti = redo
+        xr = d[bi].gather(1, grid3.view(n_t, span)[ti]).unsqueeze(1)
+        tr, pr = own[bi, ti].unsqueeze(-1), own_pos[bi, ti].unsqueeze(-1)
+        before = (xr < tr) | ((xr == tr) & (pos.view(n_t, 1, span)[ti] < pr))
+        rank[bi, ti] = before.sum(dim=-1, dtype=torch.int32) + 1
+        if distinct is not None:
+            seen_r = before[:, 0].view(-1, n_u, width).any(dim=-1)
+            distinct[bi, ti] = seen_r.sum(dim=-1, dtype=torch.int32) + 1
+    return _metrics(rank, real, distinct)
 
 
 def _rank_sorted(
@@ -172,6 +304,7 @@ def _rank_sorted(
     keep: torch.Tensor | None,
     cmc: str,
 ) -> tuple[torch.Tensor, ...]:
+    """The ``"sort"`` method for one gallery: ``dist`` ``(B, G)``; results ``(B,)``."""
     b, g = dist.shape
     dev = dist.device
     order = torch.sort(dist, dim=1, stable=True).indices
@@ -199,63 +332,84 @@ def _rank_sorted(
             0, rows, cols, reduce="amin"
         )
         distinct = (first <= own[:, None]).sum(dim=1)
-    return _finish(b, rows, ranks, n_match, distinct)
+    # the true-match ranks as (B, max matches), ascending, padded
+    width = max(int(n_match.max()) if b else 0, 1)
+    slot = torch.arange(rows.numel(), device=dev) - (n_match.cumsum(0) - n_match)[rows]
+    grid = torch.zeros((b, width), dtype=torch.long, device=dev)
+    grid[rows, slot] = ranks
+    real = torch.arange(width, device=dev)[None, :] < n_match[:, None]
+    return _metrics(grid, real, distinct)
 
 
-def _rank_compare(
-    dist: torch.Tensor,
-    q_ids: torch.Tensor,
-    g_ids: torch.Tensor,
-    keep: torch.Tensor | None,
+def _evaluate(
+    block_fn: Callable[[np.ndarray, int], torch.Tensor],
+    q_ids: np.ndarray,
+    q_cams: np.ndarray,
+    gal: _Galleries,
+    exclude: Sequence[tuple[int, int]],
     cmc: str,
-) -> tuple[torch.Tensor, ...]:
-    b, g = dist.shape
-    dev = dist.device
-    match = g_ids[None, :] == q_ids[:, None]
-    if keep is not None:
-        match &= keep
-        dist = torch.where(keep, dist, torch.inf)  # excluded: behind every finite distance
-    n_match = match.sum(dim=1)
-    rows, cols = match.nonzero(as_tuple=True)
-    d_match = dist[rows, cols]
-    pos = torch.arange(g, device=dev)
-    ranks = torch.empty(rows.numel(), dtype=torch.long, device=dev)
-    step = max(1, (1 << 22) // max(g, 1))
-    for s in range(0, rows.numel(), step):  # chunks of true matches, not a loop per query
-        r, c, dj = rows[s : s + step], cols[s : s + step], d_match[s : s + step, None]
-        d_rows = dist.index_select(0, r)
-        ranks[s : s + step] = (d_rows < dj).sum(dim=1, dtype=torch.int32) + 1
-        ties = d_rows == dj  # the match itself, and any exact tie
-        if int(torch.count_nonzero(ties)) > r.numel():  # exact ties: earlier images first
-            ranks[s : s + step] += (ties & (pos[None, :] < c[:, None])).sum(dim=1)
-    # order each query's matches by rank (rows stay grouped): one small sort of the match list
-    key, perm = torch.sort(rows * (g + 1) + ranks)
-    distinct = None
-    if cmc == "distinct":
-        # the query's first true match j1 (smallest rank); the identities seen before it are
-        # those with a kept image ordered before (d_j1, j1); count them with a one-hot product
-        starts = n_match.cumsum(0) - n_match
-        hit = (n_match > 0).nonzero().squeeze(1)
-        first = perm[starts[hit]]
-        d1 = torch.full((b,), float("-inf"), dtype=dist.dtype, device=dev)
-        c1 = torch.zeros(b, dtype=torch.long, device=dev)
-        d1[hit], c1[hit] = d_match[first], cols[first]
-        ahead = dist < d1[:, None]
-        ties = dist == d1[:, None]
-        if int(torch.count_nonzero(ties)) > hit.numel():  # exact ties with the first match
-            ahead |= ties & (pos[None, :] < c1[:, None])
-        uniq, uid = torch.unique(g_ids, return_inverse=True)
-        onehot = torch.zeros((g, uniq.numel()), dtype=torch.float32, device=dev)
-        onehot[pos, uid] = 1.0
-        distinct = ((ahead.to(torch.float32) @ onehot) > 0).sum(dim=1) + 1
-    return _finish(b, key // (g + 1), key % (g + 1), n_match, distinct)
-
-
-def _result(parts: list[tuple[torch.Tensor, ...]]) -> RetrievalResult:
-    rank, ap, inp, valid = (torch.cat([p[i] for p in parts]).cpu().numpy() for i in range(4))
-    return RetrievalResult(
-        rank.astype(np.int64), ap.astype(np.float64), inp.astype(np.float64), valid.astype(bool)
-    )
+    method: str,
+    block_size: int | None,
+    big_blocks: bool = True,
+) -> list[RetrievalResult]:
+    """Rank every query against every gallery, in blocks of queries of one exclusion class.
+    ``block_fn(index, start)`` gives the ``(B, n_cols + 1)`` distances (last column +inf) of the
+    queries ``index``, which are rows ``start:start + B`` of the queries in the order of
+    :meth:`_Galleries.class_order`. ``big_blocks``: ask for large blocks (a matrix product is
+    most efficient on them), else blocks of the cache-sized ranking passes."""
+    if cmc not in ("distinct", "image"):
+        raise ValueError(f"cmc must be 'distinct' or 'image', got {cmc!r}")
+    if method not in ("auto", "sort", "compare"):
+        raise ValueError(f"method must be 'auto', 'sort' or 'compare', got {method!r}")
+    if method == "auto":
+        method = "compare" if gal.mean_true_matches(q_ids) <= FEW_MATCHES else "sort"
+    dev = gal.grid.device
+    n_t, n_u, width = gal.shape
+    n_q = q_ids.shape[0]
+    out = [
+        torch.zeros((n_q, n_t), dtype=dt, device=dev)
+        for dt in (torch.long, torch.float64, torch.float64, torch.bool)
+    ]
+    rows = gal.query_row(q_ids)
+    cache = (1 << 20) if dev.type == "cpu" else (1 << 26)  # elements per ranking pass
+    sub = max(1, cache // (n_t * width * n_u * width))
+    if method == "sort" or big_blocks:
+        sub = max(1, min(n_q, (1 << 23) // (gal.n_cols + 1))) if method == "sort" else sub
+        step = block_size or max(sub, min(n_q, (1 << 23) // (gal.n_cols + 1)))
+    else:
+        step = block_size or sub
+    work = _Work()
+    order, bounds = gal.class_order(q_cams)
+    for k, (lo, hi) in enumerate(bounds):
+        for start in range(lo, hi, step):
+            idx = order[start : min(start + step, hi)]
+            d = block_fn(idx, start)
+            if method == "compare":
+                r = _as_tensor(rows[idx], dev)
+                parts = [
+                    _rank_grid(d[s : s + sub], gal.grid[k], gal.pos, r[s : s + sub], cmc, work)
+                    for s in range(0, idx.size, sub)
+                ]
+                res = [torch.cat([p[i] for p in parts]) for i in range(4)]
+            else:
+                q = _as_tensor(q_ids[idx], dev)
+                cam = gal.excluding[k] if k < gal.excluding.size else None
+                dropped = [b for a, b in exclude if a == cam]
+                per = []
+                for t in range(n_t):
+                    drop = np.isin(gal.cams[t], dropped)
+                    keep = None if not drop.any() else _as_tensor(~drop, dev).expand(idx.size, -1)
+                    g_ids = _as_tensor(gal.ids[t], dev)
+                    per.append(_rank_sorted(d[:, gal.cols[t]], q, g_ids, keep, cmc))
+                res = [torch.stack([p[i] for p in per], dim=1) for i in range(4)]
+            at = _as_tensor(idx, dev)
+            for o, v in zip(out, res, strict=True):
+                o[at] = v.to(o.dtype)
+    rank, ap, inp, valid = (o.T.cpu().numpy() for o in out)
+    return [
+        RetrievalResult(rank[t].astype(np.int64), ap[t], inp[t], valid[t].astype(bool))
+        for t in range(n_t)
+    ]
 
 
 def evaluate(
@@ -278,44 +432,50 @@ def evaluate(
     ``trials``: a list of index arrays into the gallery (one per trial; None: the whole gallery
     once). The result list has one :class:`RetrievalResult` per trial. ``dtype`` is the
     precision of the distances (float64 by default, so rankings match a NumPy float64
-    implementation; float32 is faster and differs only for distances within ~1e-7)."""
+    implementation; float32 is faster and differs only for distances within ~1e-7).
+    ``method``: ``"sort"``, ``"compare"`` or ``"auto"`` (module docstring); all give the same
+    numbers."""
     dev = torch.device(device) if device is not None else default_device()
-    qf = torch.nn.functional.normalize(_as_tensor(query_feat, dev, dtype), dim=1)
-    gf_all = _as_tensor(gallery_feat, dev, dtype)
-    q_ids = _as_tensor(np.asarray(query_ids, np.int64), dev)
-    q_cams = _as_tensor(np.asarray(query_cams, np.int64), dev)
-    g_ids_all = np.asarray(gallery_ids, np.int64)
-    g_cams_all = np.asarray(gallery_cams, np.int64)
-    n_gallery = g_ids_all.shape[0]
+    g_ids_all = np.asarray(gallery_ids, np.int64).reshape(-1)
+    g_cams_all = np.asarray(gallery_cams, np.int64).reshape(-1)
     if trials is None:
-        subsets = [np.arange(n_gallery)]
+        subsets = [np.arange(g_ids_all.shape[0])]
     else:
         subsets = [np.asarray(t, np.int64).reshape(-1) for t in trials]
-    union = np.unique(np.concatenate(subsets)) if subsets else np.zeros(0, np.int64)
-    gf = torch.nn.functional.normalize(gf_all[_as_tensor(union, dev)], dim=1)
-    cols = [_as_tensor(np.searchsorted(union, s), dev) for s in subsets]
-    g_ids = [_as_tensor(g_ids_all[s], dev) for s in subsets]
-    g_cams = [_as_tensor(g_cams_all[s], dev) for s in subsets]
-    n_q = qf.shape[0]
-    widest = max([len(s) for s in subsets] + [len(union), 1])
-    step = block_size or max(1, min(n_q, (1 << 22) // widest))
-    parts: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in subsets]
-    for start in range(0, n_q, step):
-        sl = slice(start, start + step)
-        dist_u = 1.0 - qf[sl] @ gf.T
-        for t in range(len(subsets)):
-            out = rank_block(
-                dist_u[:, cols[t]],
-                q_ids[sl],
-                q_cams[sl],
-                g_ids[t],
-                g_cams[t],
-                exclude,
-                cmc,
-                method,
-            )
-            parts[t].append(out)
-    return [_result(p) for p in parts]
+    if not subsets:
+        return []
+    union = np.unique(np.concatenate(subsets))
+    gal = _Galleries.build(
+        [np.searchsorted(union, s) for s in subsets],
+        [g_ids_all[s] for s in subsets],
+        [g_cams_all[s] for s in subsets],
+        union.size,
+        exclude,
+        dev,
+    )
+    q_ids = np.asarray(query_ids, np.int64).reshape(-1)
+    q_cams = np.asarray(query_cams, np.int64).reshape(-1)
+    order, _ = gal.class_order(q_cams)
+    # unit features in float64 (or dtype), queries in class order, plus a zero gallery row for
+    # the "absent" column; only the gallery images some trial holds
+    qf = _unit(_as_tensor(query_feat, dev), order, dtype)
+    gf = torch.zeros((union.size + 1, qf.shape[1]), dtype=dtype, device=dev)
+    gf[:-1] = _unit(_as_tensor(gallery_feat, dev), union, dtype)
+
+    def block(idx: np.ndarray, start: int) -> torch.Tensor:
+        d = (qf[start : start + idx.size] @ gf.T).neg_().add_(1.0)  # rounded as 1 - s
+        d[:, -1] = torch.inf
+        return d
+
+    return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size)
+
+
+def _unit(feat: torch.Tensor, rows: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """``feat[rows]`` in ``dtype``, L2-normalised as ``torch.nn.functional.normalize``."""
+    if not (rows.size == feat.shape[0] and np.array_equal(rows, np.arange(rows.size))):
+        feat = feat[_as_tensor(rows, feat.device)]
+    out = feat.to(dtype, copy=True)
+    return out.div_(torch.linalg.vector_norm(out, dim=1, keepdim=True).clamp_min_(1e-12))
 
 
 def evaluate_distances(
@@ -332,21 +492,56 @@ def evaluate_distances(
 ) -> RetrievalResult:
     """Like :func:`evaluate` for one gallery, from a precomputed ``(Q, G)`` distance matrix
     (smaller is closer, finite)."""
+    (res,) = evaluate_trial_distances(
+        [dist], query_ids, query_cams, [gallery_ids], [gallery_cams],
+        exclude, cmc, device, block_size, method,
+    )  # fmt: skip
+    return res
+
+
+def evaluate_trial_distances(
+    dists: Sequence[Any],
+    query_ids: Any,
+    query_cams: Any,
+    gallery_ids: Sequence[Any],
+    gallery_cams: Sequence[Any],
+    exclude: Sequence[tuple[int, int]] = (),
+    cmc: str = "distinct",
+    device: str | torch.device | None = None,
+    block_size: int | None = None,
+    method: str = "auto",
+) -> list[RetrievalResult]:
+    """Like :func:`evaluate` for several galleries (trials) at once, from one precomputed
+    ``(Q, G_t)`` distance matrix per gallery (smaller is closer, finite), each with its
+    ``gallery_ids[t]`` and ``gallery_cams[t]``."""
     dev = torch.device(device) if device is not None else default_device()
-    d = _as_tensor(dist, dev)
-    if d.numel() and not (torch.isfinite(d.min()) and torch.isfinite(d.max())):
-        raise ValueError("distances must be finite (no NaN or infinity)")
-    q_ids = _as_tensor(np.asarray(query_ids, np.int64), dev)
-    q_cams = _as_tensor(np.asarray(query_cams, np.int64), dev)
-    g_ids = _as_tensor(np.asarray(gallery_ids, np.int64), dev)
-    g_cams = _as_tensor(np.asarray(gallery_cams, np.int64), dev)
-    step = block_size or max(1, min(d.shape[0], (1 << 22) // max(d.shape[1], 1)))
-    parts = [
-        rank_block(d[s : s + step], q_ids[s : s + step], q_cams[s : s + step], g_ids, g_cams,
-                   exclude, cmc, method)
-        for s in range(0, d.shape[0], step)
-    ]  # fmt: skip
-    return _result(parts)
+    ds = [_as_tensor(x, dev) for x in dists]
+    for t, d in enumerate(ds):
+        if d.numel() and not all(torch.isfinite(v) for v in torch.aminmax(d)):
+            raise ValueError(f"distances of gallery {t}: must be finite (no NaN or infinity)")
+    g_ids = [np.asarray(g, np.int64).reshape(-1) for g in gallery_ids]
+    g_cams = [np.asarray(g, np.int64).reshape(-1) for g in gallery_cams]
+    for t, (d, i, c) in enumerate(zip(ds, g_ids, g_cams, strict=True)):
+        if d.dim() != 2 or d.shape[1] != i.size or c.size != i.size:
+            raise ValueError(
+                f"gallery {t}: distances {tuple(d.shape)} do not match {i.size} gallery ids and "
+                f"{c.size} cameras"
+            )
+    ends = np.cumsum([i.size for i in g_ids])
+    cols = [np.arange(e - i.size, e) for e, i in zip(ends, g_ids, strict=True)]
+    gal = _Galleries.build(cols, g_ids, g_cams, int(ends[-1]), exclude, dev)
+
+    def block(idx: np.ndarray, start: int) -> torch.Tensor:
+        at = _as_tensor(idx, dev)
+        out = torch.empty((idx.size, gal.n_cols + 1), dtype=ds[0].dtype, device=dev)
+        for d, c in zip(ds, cols, strict=True):
+            torch.index_select(d, 0, at, out=out[:, c[0] : c[-1] + 1])
+        out[:, -1] = torch.inf
+        return out
+
+    q_ids = np.asarray(query_ids, np.int64).reshape(-1)
+    q_cams = np.asarray(query_cams, np.int64).reshape(-1)
+    return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size, False)
 
 
 def mean_metrics(per_trial: Sequence[dict[str, float]]) -> dict[str, float]:

@@ -18,7 +18,11 @@ from mv2d_bench.leaderboards.protocols.sysu import (
     AllSearchSingleShot,
     IndoorSearchSingleShot,
 )
-from mv2d_bench.leaderboards.reid_eval import evaluate, evaluate_distances
+from mv2d_bench.leaderboards.reid_eval import (
+    evaluate,
+    evaluate_distances,
+    evaluate_trial_distances,
+)
 
 
 def reference(qf, qids, qcams, gf, gids, gcams, exclude=(), distinct=True, ranks=(1, 10, 20)):
@@ -113,6 +117,49 @@ def test_from_distances_equals_reference_including_integer_ties(cmc, method):
                              device="cpu", block_size=17, method=method)  # fmt: skip
     ref = reference_from_dist(dist, qids, qcams, gids, gcams, ((3, 2),), cmc == "distinct")
     assert_same(res.metrics(), ref)
+
+
+@pytest.mark.parametrize("method", ["sort", "compare"])
+@pytest.mark.parametrize("cmc", ["distinct", "image"])
+def test_from_distances_equals_reference_below_float32_resolution(cmc, method):
+    # distinct float64 distances that float32 cannot tell apart (steps of 1e-12 around 1),
+    # some beyond float32's range (1e39, -1e300, 1e300) and some exactly tied: "compare"
+    # filters in float32 and must fall back to the float64 values wherever they collide
+    rng = np.random.default_rng(4)
+    q, g = 90, 70
+    dist = 1.0 + 1e-12 * rng.integers(0, 40, size=(q, g))
+    far = rng.random((q, g)) < 0.1
+    dist[far] = rng.choice([1e39, -1e300, 1e300, -3e38], size=int(far.sum()))
+    qids, gids = rng.integers(0, 8, size=q), rng.integers(0, 8, size=g)
+    qcams, gcams = rng.choice([3, 6], size=q), rng.choice([1, 2, 4, 5], size=g)
+    res = evaluate_distances(dist, qids, qcams, gids, gcams, exclude=((3, 2),), cmc=cmc,
+                             device="cpu", block_size=11, method=method)  # fmt: skip
+    ref = reference_from_dist(dist, qids, qcams, gids, gcams, ((3, 2),), cmc == "distinct")
+    assert_same(res.metrics(), ref)
+    with np.errstate(over="ignore"):  # collisions in float32
+        assert np.unique(dist.astype(np.float32)).size < np.unique(dist).size / 2
+
+
+@pytest.mark.parametrize("method", ["sort", "compare"])
+def test_trial_distances_rank_each_gallery_against_the_reference(method):
+    # galleries of different sizes, an identity absent from some, queries of an identity that
+    # no gallery holds (never valid), cam-3/cam-2 exclusion: all trials ranked in one call
+    qf, qids, qcams, gf, gids, gcams = make_problem(8)
+    qids = np.where(np.arange(qids.size) % 17 == 0, 999, qids)
+    rng = np.random.default_rng(1)
+    trials = [np.sort(rng.choice(gids.size, size=n, replace=False)) for n in (40, 95, 61)]
+    trials[1] = trials[1][gids[trials[1]] != gids[0]]
+    qn = qf / np.linalg.norm(qf, axis=1, keepdims=True)
+    gn = gf / np.linalg.norm(gf, axis=1, keepdims=True)
+    dists = [1.0 - qn @ gn[t].T for t in trials]
+    results = evaluate_trial_distances(
+        dists, qids, qcams, [gids[t] for t in trials], [gcams[t] for t in trials],
+        exclude=((3, 2),), device="cpu", method=method,
+    )  # fmt: skip
+    for d, t, res in zip(dists, trials, results, strict=True):
+        ref = reference_from_dist(d, qids, qcams, gids[t], gcams[t], ((3, 2),), True)
+        assert_same(res.metrics(), ref)
+        assert not res.valid[qids == 999].any()
 
 
 def test_distinct_and_image_cmc_differ_where_they_should():
