@@ -27,16 +27,16 @@ implementation (``tests/leaderboards/test_reid_eval.py`` checks both against one
 included; ``benchmarks/reid_eval_speed.py`` times them):
 
 - ``"sort"``: per trial, one stable sort per query row, then integer passes over sorted rows.
-- ``"compare"`` (few true matches per query, e.g. single-shot galleries): no sort, all trials
-  at once. Each trial gallery is laid out as a grid (identity x slot), so one gather gives a
-  ``(queries, trials, identities, slots)`` block. The rank of a true match ``j`` is
-  ``1 + #{kept k: (d_k, k) < (d_j, j)}`` (its place in a stable sort); the distinct-identity
-  rank is ``1 + #{identities with a kept image before the first true match}``. The comparisons
-  run on float32 copies of the distances: rounding to float32 is monotone, so
-  ``f32(x) < f32(y)`` proves ``x < y``; a row in which a true match's float32 value is equal to
-  another value's (a tie, or two distances within float32 rounding) is recounted from the
-  full-precision distances with the gallery-order rule, so the result is the full-precision
-  ranking, exactly.
+- ``"compare"`` (chosen by ``method="auto"`` wherever it costs less: SYSU-MM01 single- and
+  multi-shot, RegDB): no sort, all trials at once. Each trial gallery is laid out as a grid
+  (identity x slot), so one gather gives a ``(queries, trials, identities, slots)`` block. The
+  rank of a true match ``j`` is ``1 + #{kept k: (d_k, k) < (d_j, j)}`` (its place in a stable
+  sort); the distinct-identity rank is ``1 + #{identities with a kept image before the first
+  true match}``. The counts come from ``sign(x - d_j)`` summed over the row, on float32 copies
+  of the distances: rounding to float32 is monotone, so ``f32(x) < f32(y)`` proves ``x < y``;
+  a row in which a true match's float32 value equals another value's (a tie, or distances
+  closer than float32 rounding) is recounted from the full-precision distances with the
+  gallery-order rule, so the result is the full-precision ranking, exactly.
 """
 
 from __future__ import annotations
@@ -51,9 +51,11 @@ import torch
 from mv2d_bench.leaderboards.protocols.base import Metric, Protocol
 
 RANKS = (1, 10, 20)
-FEW_MATCHES = 16
-"""``method="auto"`` takes ``"compare"`` when queries have at most this many true matches per
-gallery on average (single-shot), else ``"sort"``."""
+SORT_COST = 64
+"""``method="auto"`` takes ``"compare"`` when its ``T * C * (U + 1) * C`` sign operations per
+query (trials, grid slots, identities) are at most ``SORT_COST`` times the ``sum(G_t)`` images
+that ``"sort"`` sorts (on a CPU a stable sort costs ~100 times one elementwise operation per
+element), else ``"sort"`` (galleries with many images per identity)."""
 
 
 @dataclass
@@ -194,13 +196,6 @@ class _Galleries:
             return np.zeros(q_ids.shape, np.int64)
         u = np.searchsorted(self.identities, q_ids).clip(max=self.identities.size - 1)
         return np.where(self.identities[u] == q_ids, u, self.identities.size)
-
-    def mean_true_matches(self, q_ids: np.ndarray) -> float:
-        """Mean over queries and galleries of the query's images in the gallery."""
-        row = self.query_row(q_ids)
-        per = [np.bincount(np.searchsorted(self.identities, g), minlength=self.identities.size + 1)
-               for g in self.ids]  # fmt: skip
-        return float(np.mean([p[row].mean() for p in per])) if row.size else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,10 +356,11 @@ def _evaluate(
         raise ValueError(f"cmc must be 'distinct' or 'image', got {cmc!r}")
     if method not in ("auto", "sort", "compare"):
         raise ValueError(f"method must be 'auto', 'sort' or 'compare', got {method!r}")
-    if method == "auto":
-        method = "compare" if gal.mean_true_matches(q_ids) <= FEW_MATCHES else "sort"
-    dev = gal.grid.device
     n_t, n_u, width = gal.shape
+    if method == "auto":
+        compare = n_t * width * n_u * width
+        method = "compare" if compare <= SORT_COST * sum(c.numel() for c in gal.cols) else "sort"
+    dev = gal.grid.device
     n_q = q_ids.shape[0]
     out = [
         torch.zeros((n_q, n_t), dtype=dt, device=dev)
@@ -459,8 +455,9 @@ def evaluate(
     # unit features in float64 (or dtype), queries in class order, plus a zero gallery row for
     # the "absent" column; only the gallery images some trial holds
     qf = _unit(_as_tensor(query_feat, dev), order, dtype)
-    gf = torch.zeros((union.size + 1, qf.shape[1]), dtype=dtype, device=dev)
+    gf = torch.empty((union.size + 1, qf.shape[1]), dtype=dtype, device=dev)
     gf[:-1] = _unit(_as_tensor(gallery_feat, dev), union, dtype)
+    gf[-1] = 0.0
 
     def block(idx: np.ndarray, start: int) -> torch.Tensor:
         d = (qf[start : start + idx.size] @ gf.T).neg_().add_(1.0)  # rounded as 1 - s
@@ -535,7 +532,7 @@ def evaluate_trial_distances(
         at = _as_tensor(idx, dev)
         out = torch.empty((idx.size, gal.n_cols + 1), dtype=ds[0].dtype, device=dev)
         for d, c in zip(ds, cols, strict=True):
-            torch.index_select(d, 0, at, out=out[:, c[0] : c[-1] + 1])
+            out[:, c[0] : c[-1] + 1] = d.index_select(0, at)
         out[:, -1] = torch.inf
         return out
 
