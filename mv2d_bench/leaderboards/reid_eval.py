@@ -41,7 +41,8 @@ included; ``benchmarks/reid_eval_speed.py`` times them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -336,6 +337,24 @@ def _rank_sorted(
     return _metrics(grid, real, distinct)
 
 
+@contextmanager
+def _cpu_threads(dev: torch.device, n: int) -> Iterator[None]:
+    """Run on ``n`` intra-op CPU threads, then restore the count. The evaluation runs on one
+    thread except the matrix product: it is many short memory-bound operations, and with
+    several threads each one ends at a barrier, which on a busy machine waits for a descheduled
+    thread (measured on a loaded 2-core machine, 2 threads: every parallel operation cost ~8
+    ms, the SYSU-sized ranking 4.9 s instead of 0.065 s)."""
+    old = torch.get_num_threads()
+    if dev.type != "cpu" or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _evaluate(
     block_fn: Callable[[np.ndarray, int], torch.Tensor],
     q_ids: np.ndarray,
@@ -367,37 +386,17 @@ def _evaluate(
         for dt in (torch.long, torch.float64, torch.float64, torch.bool)
     ]
     rows = gal.query_row(q_ids)
-    cache = (1 << 20) if dev.type == "cpu" else (1 << 26)  # elements per ranking pass
-    sub = max(1, cache // (n_t * width * n_u * width))
-    if method == "sort" or big_blocks:
-        sub = max(1, min(n_q, (1 << 23) // (gal.n_cols + 1))) if method == "sort" else sub
-        step = block_size or max(sub, min(n_q, (1 << 23) // (gal.n_cols + 1)))
-    else:
-        step = block_size or sub
+    cache = (1 << 20) if dev.type == "cpu" else (1 << 26)  # elements per "compare" pass
+    sub = max(1, cache // (n_t * width * n_u * width))  # queries per "compare" pass
+    big = max(1, (1 << 23) // (gal.n_cols + 1))
+    step = block_size or (big if big_blocks or method == "sort" else sub)
     work = _Work()
     order, bounds = gal.class_order(q_cams)
     for k, (lo, hi) in enumerate(bounds):
         for start in range(lo, hi, step):
             idx = order[start : min(start + step, hi)]
             d = block_fn(idx, start)
-            if method == "compare":
-                r = _as_tensor(rows[idx], dev)
-                parts = [
-                    _rank_grid(d[s : s + sub], gal.grid[k], gal.pos, r[s : s + sub], cmc, work)
-                    for s in range(0, idx.size, sub)
-                ]
-                res = [torch.cat([p[i] for p in parts]) for i in range(4)]
-            else:
-                q = _as_tensor(q_ids[idx], dev)
-                cam = gal.excluding[k] if k < gal.excluding.size else None
-                dropped = [b for a, b in exclude if a == cam]
-                per = []
-                for t in range(n_t):
-                    drop = np.isin(gal.cams[t], dropped)
-                    keep = None if not drop.any() else _as_tensor(~drop, dev).expand(idx.size, -1)
-                    g_ids = _as_tensor(gal.ids[t], dev)
-                    per.append(_rank_sorted(d[:, gal.cols[t]], q, g_ids, keep, cmc))
-                res = [torch.stack([p[i] for p in per], dim=1) for i in range(4)]
+            res = _rank_block(d, idx, k, q_ids, rows, gal, exclude, cmc, method, sub, work)
             at = _as_tensor(idx, dev)
             for o, v in zip(out, res, strict=True):
                 o[at] = v.to(o.dtype)
@@ -406,6 +405,40 @@ def _evaluate(
         RetrievalResult(rank[t].astype(np.int64), ap[t], inp[t], valid[t].astype(bool))
         for t in range(n_t)
     ]
+
+
+def _rank_block(
+    d: torch.Tensor,
+    idx: np.ndarray,
+    k: int,
+    q_ids: np.ndarray,
+    rows: np.ndarray,
+    gal: _Galleries,
+    exclude: Sequence[tuple[int, int]],
+    cmc: str,
+    method: str,
+    sub: int,
+    work: _Work,
+) -> list[torch.Tensor]:
+    """``(rank, ap, inp, valid)``, each ``(B, T)``, of the queries ``idx`` (class ``k``)."""
+    dev, n_t = d.device, len(gal.cols)
+    if method == "compare":
+        r = _as_tensor(rows[idx], dev)
+        parts = [
+            _rank_grid(d[s : s + sub], gal.grid[k], gal.pos, r[s : s + sub], cmc, work)
+            for s in range(0, idx.size, sub)
+        ]
+        return [torch.cat([p[i] for p in parts]) for i in range(4)]
+    q = _as_tensor(q_ids[idx], dev)
+    cam = gal.excluding[k] if k < gal.excluding.size else None
+    dropped = [b for a, b in exclude if a == cam]
+    per = []
+    for t in range(n_t):
+        drop = np.isin(gal.cams[t], dropped)
+        keep = None if not drop.any() else _as_tensor(~drop, dev).expand(idx.size, -1)
+        g_ids = _as_tensor(gal.ids[t], dev)
+        per.append(_rank_sorted(d[:, gal.cols[t]], q, g_ids, keep, cmc))
+    return [torch.stack([p[i] for p in per], dim=1) for i in range(4)]
 
 
 def evaluate(
@@ -432,39 +465,43 @@ def evaluate(
     ``method``: ``"sort"``, ``"compare"`` or ``"auto"`` (module docstring); all give the same
     numbers."""
     dev = torch.device(device) if device is not None else default_device()
-    g_ids_all = np.asarray(gallery_ids, np.int64).reshape(-1)
-    g_cams_all = np.asarray(gallery_cams, np.int64).reshape(-1)
-    if trials is None:
-        subsets = [np.arange(g_ids_all.shape[0])]
-    else:
-        subsets = [np.asarray(t, np.int64).reshape(-1) for t in trials]
-    if not subsets:
-        return []
-    union = np.unique(np.concatenate(subsets))
-    gal = _Galleries.build(
-        [np.searchsorted(union, s) for s in subsets],
-        [g_ids_all[s] for s in subsets],
-        [g_cams_all[s] for s in subsets],
-        union.size,
-        exclude,
-        dev,
-    )
-    q_ids = np.asarray(query_ids, np.int64).reshape(-1)
-    q_cams = np.asarray(query_cams, np.int64).reshape(-1)
-    order, _ = gal.class_order(q_cams)
-    # unit features in float64 (or dtype), queries in class order, plus a zero gallery row for
-    # the "absent" column; only the gallery images some trial holds
-    qf = _unit(_as_tensor(query_feat, dev), order, dtype)
-    gf = torch.empty((union.size + 1, qf.shape[1]), dtype=dtype, device=dev)
-    gf[:-1] = _unit(_as_tensor(gallery_feat, dev), union, dtype)
-    gf[-1] = 0.0
+    threads = torch.get_num_threads()  # for the matrix product; the rest: one
+    with _cpu_threads(dev, 1):
+        g_ids_all = np.asarray(gallery_ids, np.int64).reshape(-1)
+        g_cams_all = np.asarray(gallery_cams, np.int64).reshape(-1)
+        if trials is None:
+            subsets = [np.arange(g_ids_all.shape[0])]
+        else:
+            subsets = [np.asarray(t, np.int64).reshape(-1) for t in trials]
+        if not subsets:
+            return []
+        union = np.unique(np.concatenate(subsets))
+        gal = _Galleries.build(
+            [np.searchsorted(union, s) for s in subsets],
+            [g_ids_all[s] for s in subsets],
+            [g_cams_all[s] for s in subsets],
+            union.size,
+            exclude,
+            dev,
+        )
+        q_ids = np.asarray(query_ids, np.int64).reshape(-1)
+        q_cams = np.asarray(query_cams, np.int64).reshape(-1)
+        order, _ = gal.class_order(q_cams)
+        # unit features in float64 (or dtype), queries in class order, plus a zero gallery row for
+        # the "absent" column; only the gallery images some trial holds
+        qf = _unit(_as_tensor(query_feat, dev), order, dtype)
+        gf = torch.empty((union.size + 1, qf.shape[1]), dtype=dtype, device=dev)
+        gf[:-1] = _unit(_as_tensor(gallery_feat, dev), union, dtype)
+        gf[-1] = 0.0
 
-    def block(idx: np.ndarray, start: int) -> torch.Tensor:
-        d = (qf[start : start + idx.size] @ gf.T).neg_().add_(1.0)  # rounded as 1 - s
-        d[:, -1] = torch.inf
-        return d
+        def block(idx: np.ndarray, start: int) -> torch.Tensor:
+            with _cpu_threads(dev, threads):
+                sim = qf[start : start + idx.size] @ gf.T
+            d = sim.neg_().add_(1.0)  # rounded as 1 - s
+            d[:, -1] = torch.inf
+            return d
 
-    return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size)
+        return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size)
 
 
 def _unit(feat: torch.Tensor, rows: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -512,33 +549,34 @@ def evaluate_trial_distances(
     ``(Q, G_t)`` distance matrix per gallery (smaller is closer, finite), each with its
     ``gallery_ids[t]`` and ``gallery_cams[t]``."""
     dev = torch.device(device) if device is not None else default_device()
-    ds = [_as_tensor(x, dev) for x in dists]
-    for t, d in enumerate(ds):
-        if d.numel() and not all(torch.isfinite(v) for v in torch.aminmax(d)):
-            raise ValueError(f"distances of gallery {t}: must be finite (no NaN or infinity)")
-    g_ids = [np.asarray(g, np.int64).reshape(-1) for g in gallery_ids]
-    g_cams = [np.asarray(g, np.int64).reshape(-1) for g in gallery_cams]
-    for t, (d, i, c) in enumerate(zip(ds, g_ids, g_cams, strict=True)):
-        if d.dim() != 2 or d.shape[1] != i.size or c.size != i.size:
-            raise ValueError(
-                f"gallery {t}: distances {tuple(d.shape)} do not match {i.size} gallery ids and "
-                f"{c.size} cameras"
-            )
-    ends = np.cumsum([i.size for i in g_ids])
-    cols = [np.arange(e - i.size, e) for e, i in zip(ends, g_ids, strict=True)]
-    gal = _Galleries.build(cols, g_ids, g_cams, int(ends[-1]), exclude, dev)
+    with _cpu_threads(dev, 1):
+        ds = [_as_tensor(x, dev) for x in dists]
+        for t, d in enumerate(ds):
+            if d.numel() and not all(torch.isfinite(v) for v in torch.aminmax(d)):
+                raise ValueError(f"distances of gallery {t}: must be finite (no NaN or infinity)")
+        g_ids = [np.asarray(g, np.int64).reshape(-1) for g in gallery_ids]
+        g_cams = [np.asarray(g, np.int64).reshape(-1) for g in gallery_cams]
+        for t, (d, i, c) in enumerate(zip(ds, g_ids, g_cams, strict=True)):
+            if d.dim() != 2 or d.shape[1] != i.size or c.size != i.size:
+                raise ValueError(
+                    f"gallery {t}: distances {tuple(d.shape)} do not match {i.size} gallery "
+                    f"ids and {c.size} cameras"
+                )
+        ends = np.cumsum([i.size for i in g_ids])
+        cols = [np.arange(e - i.size, e) for e, i in zip(ends, g_ids, strict=True)]
+        gal = _Galleries.build(cols, g_ids, g_cams, int(ends[-1]), exclude, dev)
 
-    def block(idx: np.ndarray, start: int) -> torch.Tensor:
-        at = _as_tensor(idx, dev)
-        out = torch.empty((idx.size, gal.n_cols + 1), dtype=ds[0].dtype, device=dev)
-        for d, c in zip(ds, cols, strict=True):
-            out[:, c[0] : c[-1] + 1] = d.index_select(0, at)
-        out[:, -1] = torch.inf
-        return out
+        def block(idx: np.ndarray, start: int) -> torch.Tensor:
+            at = _as_tensor(idx, dev)
+            out = torch.empty((idx.size, gal.n_cols + 1), dtype=ds[0].dtype, device=dev)
+            for d, c in zip(ds, cols, strict=True):
+                out[:, c[0] : c[-1] + 1] = d.index_select(0, at)
+            out[:, -1] = torch.inf
+            return out
 
-    q_ids = np.asarray(query_ids, np.int64).reshape(-1)
-    q_cams = np.asarray(query_cams, np.int64).reshape(-1)
-    return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size, False)
+        q_ids = np.asarray(query_ids, np.int64).reshape(-1)
+        q_cams = np.asarray(query_cams, np.int64).reshape(-1)
+        return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size, False)
 
 
 def mean_metrics(per_trial: Sequence[dict[str, float]]) -> dict[str, float]:
