@@ -162,6 +162,22 @@ def test_trial_distances_rank_each_gallery_against_the_reference(method):
         assert not res.valid[qids == 999].any()
 
 
+def test_evaluation_restores_the_torch_thread_count():
+    # everything but the matrix product runs on one CPU thread; the caller's count comes back,
+    # after an error too
+    qf, qids, qcams, gf, gids, gcams = make_problem(2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        evaluate(qf, qids, qcams, gf, gids, gcams, device="cpu")
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="cmc must be"):
+            evaluate(qf, qids, qcams, gf, gids, gcams, device="cpu", cmc="bogus")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_distinct_and_image_cmc_differ_where_they_should():
     # gallery ranked: id 2, id 2, id 1 (true): distinct rank 2, image rank 3
     q = np.array([[1.0, 0.0]])
