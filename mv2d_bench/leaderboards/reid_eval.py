@@ -489,9 +489,10 @@ def evaluate(
         order, _ = gal.class_order(q_cams)
         # unit features in float64 (or dtype), queries in class order, plus a zero gallery row for
         # the "absent" column; only the gallery images some trial holds
-        qf = _unit(_as_tensor(query_feat, dev), order, dtype)
-        gf = torch.empty((union.size + 1, qf.shape[1]), dtype=dtype, device=dev)
-        gf[:-1] = _unit(_as_tensor(gallery_feat, dev), union, dtype)
+        q_feat, g_feat = _as_tensor(query_feat, dev), _as_tensor(gallery_feat, dev)
+        qf = _unit(q_feat, order, torch.empty(q_feat.shape, dtype=dtype, device=dev))
+        gf = torch.empty((union.size + 1, g_feat.shape[1]), dtype=dtype, device=dev)
+        _unit(g_feat, union, gf[:-1])
         gf[-1] = 0.0
 
         def block(idx: np.ndarray, start: int) -> torch.Tensor:
@@ -504,11 +505,12 @@ def evaluate(
         return _evaluate(block, q_ids, q_cams, gal, exclude, cmc, method, block_size)
 
 
-def _unit(feat: torch.Tensor, rows: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """``feat[rows]`` in ``dtype``, L2-normalised as ``torch.nn.functional.normalize``."""
-    if not (rows.size == feat.shape[0] and np.array_equal(rows, np.arange(rows.size))):
-        feat = feat[_as_tensor(rows, feat.device)]
-    out = feat.to(dtype, copy=True)
+def _unit(feat: torch.Tensor, rows: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+    """``out`` = ``feat[rows]`` L2-normalised as ``torch.nn.functional.normalize`` does it."""
+    if rows.size == feat.shape[0] and np.array_equal(rows, np.arange(rows.size)):
+        out.copy_(feat)
+    else:
+        out.copy_(feat[_as_tensor(rows, feat.device)])
     return out.div_(torch.linalg.vector_norm(out, dim=1, keepdim=True).clamp_min_(1e-12))
 
 
