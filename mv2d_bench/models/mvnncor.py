@@ -9,10 +9,11 @@ The network, as in the authors' ``models/network_MvNNcor.py`` (github.com/xujing
   predictions are combined into one. MvNNcor forms the outer product ``f_k f_j^T`` and applies a
   linear map (then BN and ReLU) to its flattening, i.e. a bilinear map ``W[o, a, b] f_k[a]
   f_j[b]`` with d^2 x out weights (10^7 for d = 256). :class:`RelationFuse` keeps the bilinear
-  form with a rank-r factorisation ``W[o, a, b] = U[o, a] V[o, b]`` (``U f_k * V f_j``) and
-  averages it over the other present views instead of concatenating a fixed number of them, so
-  it fuses ANY subset of views (what leave-one-out fusion needs) at a cost that grows with the
-  views, not their pairs. View k is classified from its own features plus its relations; the
+  form with a rank-r factorisation ``W[o, a, b] = U[o, a] V[o, b]`` (``U f_k * V f_j``, then
+  ReLU) and averages it over the other present views instead of concatenating a fixed number
+  of them, so it fuses ANY subset of views (what leave-one-out fusion needs); the pair
+  relations are computed once per batch, not once per subset. View k is classified from its own
+  features plus its relations; the
   per-view logits are combined with learnt positive view weights (softmax), which stand in for
   MvNNcor's loss-driven view weights ``w_v ~ L_v^(1/(1-gamma))``.
 * **Bottleneck** (MV2D): v_i -> z_i by :class:`GaussianBottleneck`; heads on v (P_vi) and on z
