@@ -111,4 +111,3 @@ class Task:
     def record_fields(self) -> dict[str, Any]:
         """``benchmark``, ``protocol``, ``model`` (and optionally ``per_trial``, ``artifacts``)."""
         raise NotImplementedError
-
