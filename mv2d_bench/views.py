@@ -4,6 +4,13 @@ One object per forward pass. Per-view fields are lists indexed by view; each ten
 dimension is the items (samples; points for segmentation). Items are aligned across views: item
 k of every view belongs to the same object (MVC), the same identity (ReID) or the same point
 (segmentation).
+
+Presence: some views do not see every item (a camera sees only the points in its field of view).
+``present`` (bool, (items, n_views)) says which view observes which item; ``None`` means every
+view sees every item (MVC, ReID). Objectives combine it with the validity ``mask`` per view
+through :meth:`ViewOutputs.view_mask`: a term about view i uses the items that are valid and that
+view i sees; a term relating views i and j uses the items both see. With ``present=None`` every
+view mask is the validity mask itself, so results are exactly those without presence.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
+import torch
 from torch import Tensor
 
 PER_VIEW_FIELDS = ("obs", "obs_logits", "rep", "rep_mean", "rep_std", "rep_logits", "loo_logits")
-FIELDS = PER_VIEW_FIELDS + ("fused_logits", "target", "mask")
+FIELDS = PER_VIEW_FIELDS + ("fused_logits", "target", "mask", "present")
 
 
 class MissingFieldError(ValueError):
@@ -43,6 +51,9 @@ class ViewOutputs:
     """Class index per item, (items,)."""
     mask: Tensor | None = None
     """Optional bool tensor (items,): True where the item is valid (not an ignore label)."""
+    present: Tensor | None = None
+    """Optional bool tensor (items, n_views): True where view i observes item k (None: every
+    view observes every item). Combine with ``mask`` through :meth:`view_mask`."""
 
     @property
     def n_views(self) -> int:
@@ -71,3 +82,46 @@ class ViewOutputs:
     def valid(self) -> Tensor | None:
         """The validity mask as bool, or None when every item is valid."""
         return None if self.mask is None else self.mask.bool()
+
+    def view_mask(self, *views: int) -> Tensor | None:
+        """Items that are valid and observed by every view in ``views`` (bool, (items,)).
+
+        ``view_mask(i)`` is the mask of a term about view i alone; ``view_mask(i, j)`` that of a
+        term relating views i and j (both must see the item). Returns :meth:`valid` unchanged
+        when ``present`` is None (so objectives give exactly their presence-free results), and
+        None when neither ``mask`` nor ``present`` is set.
+        """
+        valid = self.valid()
+        if self.present is None or not views:
+            return valid
+        present = self.present.bool()
+        if present.dim() != 2:
+            raise ValueError(
+                f"ViewOutputs.present must be bool (items, n_views); got shape "
+                f"{tuple(present.shape)}"
+            )
+        for v in views:
+            if not 0 <= v < present.shape[1]:
+                raise ValueError(
+                    f"view {v} is out of range: ViewOutputs.present has {present.shape[1]} views"
+                )
+        seen = present[:, list(views)].all(dim=1)
+        if valid is None:
+            return seen
+        if valid.shape != seen.shape:
+            raise ValueError(
+                f"ViewOutputs.mask has shape {tuple(valid.shape)} but present has "
+                f"{present.shape[0]} items"
+            )
+        return valid & seen.to(valid.device)
+
+    def loo_mask(self, i: int) -> Tensor | None:
+        """Items of the leave-one-out term of view i: valid, seen by view i and by at least one
+        other view (without another view, "all views but i" predicts nothing). :meth:`valid`
+        when ``present`` is None."""
+        if self.present is None:
+            return self.valid()
+        mine = self.view_mask(i)
+        present = self.present.bool()
+        others = torch.cat([present[:, :i], present[:, i + 1 :]], dim=1).any(dim=1)
+        return mine & others.to(mine.device)

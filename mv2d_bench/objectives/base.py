@@ -29,12 +29,23 @@ def kl_from_logits(
             f"teacher logits {tuple(teacher_logits.shape)} and student logits "
             f"{tuple(student_logits.shape)} must have the same shape (items, classes)"
         )
+    return masked_mean(
+        kl_per_item(teacher_logits, student_logits, temperature, detach_teacher), mask
+    )
+
+
+def kl_per_item(
+    teacher_logits: Tensor,
+    student_logits: Tensor,
+    temperature: float = 1.0,
+    detach_teacher: bool = True,
+) -> Tensor:
+    """KL(p_teacher || p_student) in nats for every item (row), shape (items,)."""
     if detach_teacher:
         teacher_logits = teacher_logits.detach()
     log_p = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
     log_q = torch.log_softmax(student_logits.float() / temperature, dim=-1)
-    per_item = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
-    return masked_mean(per_item, mask)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
 
 
 def masked_mean(per_item: Tensor, mask: Tensor | None) -> Tensor:
@@ -151,21 +162,48 @@ class DistillationObjective(Objective):
         self.temperature = float(temperature)
         self.detach_teacher = bool(detach_teacher)
 
-    def kl(self, teacher: Tensor, student: Tensor, outputs: ViewOutputs) -> Tensor:
-        return kl_from_logits(
-            teacher, student, self.temperature, outputs.valid(), self.detach_teacher
-        )
+    def kl(
+        self,
+        teacher: Tensor,
+        student: Tensor,
+        outputs: ViewOutputs,
+        views: tuple[int, ...] = (),
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """KL(teacher || student) averaged over the valid items that every view in ``views``
+        sees (``outputs.view_mask(*views)``), or over ``mask`` when one is given."""
+        if mask is None:
+            mask = outputs.view_mask(*views)
+        return kl_from_logits(teacher, student, self.temperature, mask, self.detach_teacher)
 
     def kl_sum(
-        self, teachers: list[Tensor], students: list[Tensor], outputs: ViewOutputs
+        self,
+        teachers: list[Tensor],
+        students: list[Tensor],
+        outputs: ViewOutputs,
+        masks: list[Tensor | None] | None = None,
     ) -> Tensor:
-        """sum_i KL(teachers[i] || students[i]) in one batched call (the same items and mask for
-        every pair, so the mean over the concatenation times the count is the sum of the means)."""
+        """sum_i KL(teachers[i] || students[i]) in one batched call.
+
+        Without presence (``outputs.present`` is None) every pair has the same items and mask, so
+        the mean over the concatenation times the count is the sum of the means. With presence,
+        pair i is averaged over its own ``masks[i]`` (default: ``outputs.view_mask(i)``) and the
+        per-pair means are summed (a pair with no item contributes 0).
+        """
         if len(teachers) != len(students) or not teachers:
             raise ValueError(f"kl_sum: {len(teachers)} teachers for {len(students)} students")
-        mask = outputs.valid()
-        if mask is not None:
-            mask = mask.repeat(len(teachers))
         t, s = torch.cat(teachers), torch.cat(students)
-        kl = kl_from_logits(t, s, self.temperature, mask, self.detach_teacher)
-        return len(teachers) * kl
+        if outputs.present is None and masks is None:
+            mask = outputs.valid()
+            if mask is not None:
+                mask = mask.repeat(len(teachers))
+            kl = kl_from_logits(t, s, self.temperature, mask, self.detach_teacher)
+            return len(teachers) * kl
+        if masks is None:
+            masks = [outputs.view_mask(i) for i in range(len(teachers))]
+        n, items = len(teachers), teachers[0].shape[0]
+        per_item = kl_per_item(t, s, self.temperature, self.detach_teacher).view(n, items)
+        total = per_item.new_zeros(())
+        for k, m in enumerate(masks):
+            total = total + masked_mean(per_item[k], m)
+        return total

@@ -135,10 +135,11 @@ class CIB(Objective):
     def forward(self, outputs: ViewOutputs) -> dict[str, Tensor]:
         self.check(outputs)
         self._ensure_critics(outputs)
-        mask = outputs.valid()
         scale = self.weight * self.beta
         total = outputs.rep[0].new_zeros((), dtype=torch.float32)
-        for critic, v, z in zip(self.critics, outputs.obs, outputs.rep, strict=True):
+        views = zip(self.critics, outputs.obs, outputs.rep, strict=True)
+        for i, (critic, v, z) in enumerate(views):
+            mask = outputs.view_mask(i)
             if mask is not None:
                 m = mask.to(device=v.device, dtype=torch.bool)
                 v, z = v[m], z[m]

@@ -41,5 +41,8 @@ class MV2D(DistillationObjective):
         out = {"sufficiency": self.kl_sum(outputs.obs_logits, outputs.rep_logits, outputs)}
         if len(outputs.rep_logits) > 1:
             teachers = [outputs.fused_logits] * len(outputs.loo_logits)
-            out["consistency"] = self.kl_sum(teachers, outputs.loo_logits, outputs)
+            masks = None
+            if outputs.present is not None:
+                masks = [outputs.loo_mask(i) for i in range(len(outputs.loo_logits))]
+            out["consistency"] = self.kl_sum(teachers, outputs.loo_logits, outputs, masks)
         return out

@@ -32,6 +32,8 @@ class VCD(DistillationObjective):
         n = len(students)
         per_view = []
         for i in range(n):  # student P_zi, averaged over the teachers j != i
-            kls = [self.kl(teachers[j], students[i], outputs) for j in range(n) if j != i]
+            kls = [
+                self.kl(teachers[j], students[i], outputs, views=(i, j)) for j in range(n) if j != i
+            ]
             per_view.append(torch.stack(kls).mean())
         return {"vcd": torch.stack(per_view).sum()}

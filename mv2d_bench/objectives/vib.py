@@ -39,9 +39,8 @@ class VIB(Objective):
         self.beta = float(beta)
 
     def terms(self, outputs: ViewOutputs) -> dict[str, Tensor]:
-        mask = outputs.valid()
         kls = [
-            masked_mean(gaussian_kl_to_standard(mu, std), mask)
-            for mu, std in zip(outputs.rep_mean, outputs.rep_std, strict=True)
+            masked_mean(gaussian_kl_to_standard(mu, std), outputs.view_mask(i))
+            for i, (mu, std) in enumerate(zip(outputs.rep_mean, outputs.rep_std, strict=True))
         ]
         return {"vib": self.beta * torch.stack(kls).sum()}

@@ -33,6 +33,6 @@ class VMD(DistillationObjective):
         n = len(reps)
         per_view = []
         for i in range(n):  # student P_zi, averaged over the teachers j != i
-            kls = [self.kl(reps[j], reps[i], outputs) for j in range(n) if j != i]
+            kls = [self.kl(reps[j], reps[i], outputs, views=(i, j)) for j in range(n) if j != i]
             per_view.append(torch.stack(kls).mean())
         return {"vmd": torch.stack(per_view).sum()}

@@ -28,4 +28,5 @@ class VSD(DistillationObjective):
 
     def terms(self, outputs: ViewOutputs) -> dict[str, Tensor]:
         pairs = zip(outputs.obs_logits, outputs.rep_logits, strict=True)
-        return {"vsd": torch.stack([self.kl(t, s, outputs) for t, s in pairs]).sum()}
+        kls = [self.kl(t, s, outputs, views=(i,)) for i, (t, s) in enumerate(pairs)]
+        return {"vsd": torch.stack(kls).sum()}
