@@ -349,9 +349,9 @@ def check_objective_params(
     resolve to the same objective compare equal.
     """
     from mv2d_bench import objectives
+    from mv2d_bench.objectives.contract import parameters_of
 
-    cls = objectives.get(name)
-    accepted = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
+    accepted = parameters_of(objectives.get(name))
     out = dict(accepted)  # resolved: every parameter, defaults filled in
     for key, value in params.items():
         where = (sources or {}).get(("objective", key), "config")

@@ -13,7 +13,8 @@ so one bad plugin never stops the others from working:
 * an unknown name raises :class:`UnknownNameError` with a "did you mean" suggestion;
 * a name claimed by two distributions is listed as broken and loading it raises
   :class:`ConflictError` naming both distributions;
-* a plugin whose import fails (or whose object is not the expected kind of class) is listed with
+* a plugin whose import fails (or whose object does not follow its kind's contract: for objectives
+  :mod:`mv2d_bench.objectives.contract`, a base class for the others) is listed with
   status ``"broken"`` and its error, and loading it raises :class:`BrokenPluginError`.
 """
 
@@ -33,9 +34,10 @@ GROUPS = {
     "protocols": "mv2d_bench.protocols",
 }
 
-# What an entry point of each kind must resolve to (imported only when an entry is loaded).
+# What an entry point of each kind must resolve to (imported only when an entry is loaded): a
+# base class it must subclass, or a function that returns None or why the object is not usable.
 BASES = {
-    "objectives": "mv2d_bench.objectives.base:Objective",
+    "objectives": "mv2d_bench.objectives.contract:check_objective_class",
     "benchmarks": "mv2d_bench.loaders.base:Benchmark",
     "protocols": "mv2d_bench.leaderboards.protocols.base:Protocol",
 }
@@ -125,6 +127,9 @@ class Entry:
         if self.base is None:
             return None
         base = _resolve(self.base)
+        if not isinstance(base, type):  # a contract check
+            problem = base(obj)
+            return None if problem is None else f"{where} is not usable: {problem}"
         if not (isinstance(obj, type) and issubclass(obj, base)):
             got = obj.__name__ if isinstance(obj, type) else type(obj).__name__
             return (

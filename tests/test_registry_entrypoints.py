@@ -1,7 +1,8 @@
-"""Entry points with real installed distributions: the three plugins under tests/plugins/.
+"""Entry points with real installed distributions: the four plugins under tests/plugins/.
 
 These run in the tox env ``plugins``, which pip-installs mv2d-bench and the distributions
-mv2d-plugin-good, mv2d-plugin-broken and mv2d-plugin-clash. Nothing here patches
+mv2d-plugin-good, mv2d-plugin-broken, mv2d-plugin-clash and mv2d-plugin-plain (objectives that are
+plain torch.nn.Module subclasses and never import mv2d_bench). Nothing here patches
 ``importlib.metadata``: the registry sees exactly what pip installed. Elsewhere the module is
 skipped (with ``MV2D_REQUIRE_PLUGINS=1``, as the ``plugins`` env sets, a missing distribution is
 a failure instead, so that env cannot pass without running these tests).
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PLUGINS = ("mv2d-plugin-good", "mv2d-plugin-broken", "mv2d-plugin-clash")
+PLUGINS = ("mv2d-plugin-good", "mv2d-plugin-broken", "mv2d-plugin-clash", "mv2d-plugin-plain")
 BUILTINS_UNTOUCHED = ("baseline", "vib", "cib", "vcd", "vmd", "mv2d")  # all but the clashed vsd
 
 
@@ -176,3 +177,113 @@ def test_text_listing_shows_each_plugin_with_its_status():
     assert lines["good-kl"][1:3] == ["ok", "mv2d-plugin-good"]
     assert lines["broken-obj"][1:3] == ["broken", "mv2d-plugin-broken"]
     assert lines["vsd"][1] == "broken"
+
+
+# -- mv2d-plugin-plain: the contract without the Objective base class -----------------------------
+def test_plain_plugin_never_imports_mv2d_bench():
+    import ast
+
+    import mv2d_plugin_plain
+
+    tree = ast.parse(Path(mv2d_plugin_plain.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported == {"__future__", "torch"}  # neither Objective nor anything else of ours
+
+
+def test_plain_plugins_are_listed_ok_and_incomplete_ones_broken_naming_the_part(listing):
+    version = metadata.version("mv2d-plugin-plain")
+    assert listing["plain-kl"] == {
+        "name": "plain-kl",
+        "distribution": "mv2d-plugin-plain",
+        "version": version,
+        "status": "ok",
+        "error": None,
+        "needs": ["fused_logits", "rep_logits"],
+    }
+    assert listing["plain-center"]["status"] == "ok"
+    assert listing["plain-center"]["needs"] == []  # only needs_for(n_views)
+    missing = {
+        "plain-no-name": "missing attribute 'name' (a non-empty string)",
+        "plain-no-needs": "missing attribute 'needs' (a set of ViewOutputs field names) or "
+        "method 'needs_for(n_views)'",
+        "plain-no-forward": "missing method 'forward(outputs) -> dict[str, Tensor]'",
+    }
+    for name, part in missing.items():
+        row = listing[name]
+        assert row["status"] == "broken" and row["distribution"] == "mv2d-plugin-plain"
+        assert row["error"].endswith(f"from mv2d-plugin-plain {version}) is not usable: {part}")
+    proc = _cli("objectives", "list")
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("plain-center ")]
+    assert "ok" in line.split() and "depends on the number of views (needs_for)" in line
+
+
+def test_plain_plugin_is_created_by_name_and_computes_its_kl():
+    import torch
+
+    from mv2d_bench import objectives
+    from mv2d_bench.views import ViewOutputs
+
+    obj = objectives.create("plain-kl", temperature=2.0, weight=0.5)
+    assert isinstance(obj, torch.nn.Module) and not isinstance(obj, objectives.Objective)
+    gen = torch.Generator().manual_seed(1)
+    fused = torch.randn(6, 4, generator=gen, dtype=torch.float64) * 2
+    views = [torch.randn(6, 4, generator=gen, dtype=torch.float64) * 2 for _ in range(2)]
+    mask = torch.tensor([True, True, False, True, True, False])
+    terms = obj(ViewOutputs(rep_logits=views, fused_logits=fused, mask=mask))
+    log_p = _log_softmax(fused.numpy() / 2.0)
+    expected = sum(
+        (np.exp(log_p) * (log_p - _log_softmax(z.numpy() / 2.0))).sum(1)[mask.numpy()].mean()
+        for z in views
+    )
+    assert terms["plain_kl"].item() == pytest.approx(0.5 * expected, rel=1e-6)
+    with pytest.raises(TypeError, match="accepts: temperature=1.0, weight=1.0"):
+        objectives.create("plain-kl", beta=1.0)
+
+
+@pytest.mark.parametrize("name", ["plain-kl", "plain-center"])
+def test_plain_plugin_trains_one_step_and_a_run_records_it(name, tmp_path):
+    import torch
+
+    from mv2d_bench.config import load_config
+    from mv2d_bench.harness.runner import make_task
+    from mv2d_bench.harness.trainer import Trainer
+    from mv2d_bench.leaderboards.records import check_record
+
+    tiny = [
+        "--set", "run.threads=1", "--set", "benchmark.samples=120", "--set", "benchmark.n_views=3",
+        "--set", "benchmark.dims=6", "--set", "model.hidden=[16, 8]", "--set", "model.z_dim=4",
+        "--set", "objective.weight=0.5",
+    ]  # fmt: skip
+    cfg = load_config(
+        overrides=[a for a in tiny if a != "--set"]
+        + ["run.benchmark=synthetic-mv", f"run.objective={name}", "train.progress=false"]
+    )
+    trainer = Trainer(make_task(cfg), cfg)
+    trainer.build()
+    batch = next(iter(trainer.task.train_batches(0, torch.Generator().manual_seed(0))))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    terms = trainer.train_step(batch)
+    term = {"plain-kl": "obj/plain_kl", "plain-center": "obj/center"}[name]
+    assert torch.isfinite(terms[term]) and terms[term].item() > 0
+    after = list(trainer.model.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, after, strict=True))
+
+    proc = _cli("run", "--benchmark", "synthetic-mv", "--objective", name, "--epochs", "1",
+                "--no-progress", "--out", str(tmp_path), *tiny)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record_path = Path(proc.stdout.strip().splitlines()[-1])
+    record = json.loads(record_path.read_text())
+    assert check_record(record, str(record_path)) == []
+    params = {"plain-kl": {"temperature": 1.0, "weight": 0.5}, "plain-center": {"weight": 0.5}}
+    assert record["objective"] == {
+        "name": name,
+        "version": 1,
+        "params": params[name],
+        "distribution": "mv2d-plugin-plain",
+        "distribution_version": metadata.version("mv2d-plugin-plain"),
+    }

@@ -157,9 +157,11 @@ def test_entry_whose_module_fails_to_import_is_broken_with_its_error():
 def test_entry_that_is_not_an_objective_class_is_broken():
     entry = _entry("fractions:Fraction")
     assert entry.status == "broken"
-    assert entry.error.endswith(
-        "is not usable: expected a subclass of mv2d_bench.objectives.base.Objective, got Fraction"
+    assert entry.error.startswith(
+        "objective 'x-obj' (fractions:Fraction, from some-plugin 1.2) is not usable: expected a "
+        "torch.nn.Module subclass, got Fraction (bases: numbers.Rational"
     )
+    assert "an objective is a torch.nn.Module subclass with 'name'" in entry.error
 
 
 def test_entry_claimed_twice_is_a_conflict_naming_both():

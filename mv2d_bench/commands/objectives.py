@@ -36,6 +36,12 @@ def _describe(entry) -> dict:
     }
 
 
+def _needs_only_per_n(entry) -> bool:
+    """True for an objective class with ``needs_for(n_views)`` but no ``needs``."""
+    obj = entry.try_load()
+    return obj is not None and not hasattr(obj, "needs") and hasattr(obj, "needs_for")
+
+
 def _list(args) -> int:
     from mv2d_bench.registry import registry
 
@@ -49,8 +55,11 @@ def _list(args) -> int:
     width = max(len(r["name"]) for r in rows)
     where = {r["name"]: f"{r['distribution']} {r['version']}" for r in rows}
     wwidth = max(len(w) for w in where.values())
+    per_n = {e.name for e in registry("objectives").entries() if _needs_only_per_n(e)}
     for r in rows:
-        if r["status"] == "ok":
+        if r["status"] == "ok" and r["name"] in per_n:
+            detail = "needs: depends on the number of views (needs_for)"
+        elif r["status"] == "ok":
             detail = f"needs: {', '.join(r['needs']) or '-'}"
         else:
             detail = r["error"]
@@ -59,21 +68,26 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
+    from mv2d_bench.objectives.contract import parameters_of
     from mv2d_bench.registry import registry
 
     entry = registry("objectives").entry(args.name)
     cls = entry.load()
     info = _describe(entry)
-    info["objective_version"] = getattr(cls, "version", None)
+    info["objective_version"] = getattr(cls, "version", 1)  # as run records say
     info["formula"] = getattr(cls, "formula", "")
-    info["parameters"] = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
-    info["doc"] = inspect.getdoc(cls) or ""
+    info["parameters"] = parameters_of(cls)
+    own_doc = cls.__dict__.get("__doc__")  # not torch.nn.Module's, for a class without one
+    info["doc"] = inspect.cleandoc(own_doc) if isinstance(own_doc, str) else ""
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{info['name']}  (from {info['distribution']} {info['version']})")
     print(f"  formula:    {info['formula'] or '-'}")
-    print(f"  needs:      {', '.join(info['needs']) or '-'}")
+    if _needs_only_per_n(entry):
+        print("  needs:      depends on the number of views (needs_for)")
+    else:
+        print(f"  needs:      {', '.join(info['needs']) or '-'}")
     print(f"  version:    {info['objective_version']}")
     print("  parameters (defaults):" + ("" if info["parameters"] else " -"))
     for key, value in info["parameters"].items():

@@ -23,6 +23,7 @@ from mv2d_bench.harness.progress import Progress
 from mv2d_bench.harness.runlog import JsonlLog
 from mv2d_bench.harness.seeding import generator, seed_everything
 from mv2d_bench.harness.task import Task
+from mv2d_bench.objectives.contract import call_objective, hparams_of, needs_of
 
 
 class TrainingError(RuntimeError):
@@ -73,9 +74,7 @@ def make_adam(params, lr: float, betas: tuple[float, float], weight_decay: float
 
 
 def objective_needs(objective: nn.Module, n_views: int | None) -> frozenset[str]:
-    if n_views is not None and hasattr(objective, "needs_for"):
-        return frozenset(objective.needs_for(n_views))
-    return frozenset(getattr(objective, "needs", ()))
+    return needs_of(objective, n_views)
 
 
 class Trainer:
@@ -211,7 +210,7 @@ class Trainer:
             eval_seconds=eval_s,
             steps=steps,
             param_count=sum(p.numel() for p in model.parameters()),
-            objective_params=objective.hparams() if hasattr(objective, "hparams") else {},
+            objective_params=hparams_of(objective),
         )
 
     def _better(self, value: float, best: float | None) -> bool:
@@ -239,7 +238,7 @@ class Trainer:
         task, model, objective, opt = self.task, self.model, self.objective, self.optimizer
         outputs = task.forward(model, batch, self.needs)
         terms = dict(task.losses(model, outputs, batch))
-        for name, value in objective(outputs).items():
+        for name, value in call_objective(objective, outputs).items():
             terms[f"obj/{name}"] = value
         loss = sum(terms.values())
         if not torch.isfinite(loss):

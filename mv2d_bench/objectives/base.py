@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from mv2d_bench.objectives.contract import init_parameters
 from mv2d_bench.views import PER_VIEW_FIELDS, ViewOutputs
 
 
@@ -81,13 +81,7 @@ class Objective(nn.Module):
     @classmethod
     def parameters_doc(cls) -> dict[str, Any]:
         """Constructor hyper-parameters and their defaults."""
-        sig = inspect.signature(cls.__init__)
-        out: dict[str, Any] = {}
-        for pname, param in sig.parameters.items():
-            if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                continue
-            out[pname] = None if param.default is param.empty else param.default
-        return out
+        return init_parameters(cls)
 
     def hparams(self) -> dict[str, Any]:
         """The resolved hyper-parameters of this instance (for run records)."""

@@ -55,6 +55,7 @@ from mv2d_bench.leaderboards import protocols
 from mv2d_bench.loaders.reid_common import INFRARED, MODALITY_NAMES, VISIBLE, grayscale
 from mv2d_bench.models.reid import GROUPS, BranchOutput, ReidNet, view_outputs
 from mv2d_bench.models.reid_losses import batch_hard_triplet
+from mv2d_bench.objectives.contract import bind_objective, call_objective, needs_of, parameters_of
 from mv2d_bench.views import ViewOutputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -279,12 +280,11 @@ class ReidTask(Task):
         )
         extras = nn.ModuleDict()
         for name, group in self.extras:
-            cls = objectives.get(name)
-            accepted = cls.parameters_doc() if hasattr(cls, "parameters_doc") else {}
+            accepted = parameters_of(objectives.get(name))
             params = {k: v for k, v in self.config.objective.items() if k in accepted}
             obj = objectives.create(name, **params)
             n = len(GROUPS[group])
-            obj.bind(obs_dims=[model.feat_dim] * n, rep_dims=[model.z_dim] * n)
+            bind_objective(obj, obs_dims=[model.feat_dim] * n, rep_dims=[model.z_dim] * n)
             extras[f"{name}@{group}"] = obj
         model.extra_objectives = extras
         return model
@@ -324,9 +324,9 @@ class ReidTask(Task):
             terms["triplet"] = lc.triplet * torch.stack(tri).mean()
         for key, obj in getattr(model, "extra_objectives", {}).items():
             group = key.rpartition("@")[2]
-            needs = obj.needs_for(len(GROUPS[group]))
+            needs = needs_of(obj, len(GROUPS[group]))
             views = view_outputs(model, br, group, y, needs)
-            for name, value in obj(views).items():
+            for name, value in call_objective(obj, views).items():
                 terms[f"{key}/{name}"] = value
         return terms
 
