@@ -27,8 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ip = dsub.add_parser("inspect", help="variables, views, dims, samples, classes of a file")
     ip.add_argument("file", type=Path, help="a .mat (v5 or v7.3) or HDF5 file")
-    ip.add_argument("--views-key", help="the cell of views (default: X, data or fea)")
-    ip.add_argument("--labels-key", help="the label vector (default: Y, y or gt)")
+    ip.add_argument(
+        "--views-key",
+        help="the cell of views (default: detected - a cell X, data or fea; per-view variables "
+        "x1.., X1.. or view_*; or a predefined split x1_train/x1_test.. or X_train/X_test)",
+    )
+    ip.add_argument(
+        "--labels-key",
+        help="the label vector (default: Y, y or gt; gt_train/gt_test or Y_train/Y_test with a "
+        "predefined split)",
+    )
     ip.add_argument(
         "--orientation",
         default="auto",
@@ -133,13 +141,15 @@ def inspect_file(path: Path, views_key=None, labels_key=None, orientation="auto"
         samples=data.n_samples,
         classes=data.num_classes,
         class_counts=data.class_counts(),
+        layout=info["layout"],
         views_key=info["views_key"],
         labels_key=info["labels_key"],
         cell_shape=info["cell_shape"],
+        split=info["split"],
         label_values=info["label_values"],
         views=[
             {
-                "field": f"{info['views_key']}{{{i + 1}}}",
+                "field": info["view_fields"][i],
                 "dim": d,
                 "stored": info["stored"][i],
                 "sparse": info["sparse"][i],
@@ -164,19 +174,25 @@ def _inspect(args) -> int:
     if not report["ok"]:
         print(f"  not readable as multi-view data: {report['error']}")
         return 1
-    print(
-        f"  multi-view: {report['views_key']} (cell {report['cell_shape'][0]}x"
-        f"{report['cell_shape'][1]}), labels {report['labels_key']}"
-    )
+    if report["cell_shape"] and not report["split"]:
+        rows, cols = report["cell_shape"]
+        labels = report["labels_key"]
+        print(f"  multi-view: {report['views_key']} (cell {rows}x{cols}), labels {labels}")
+    else:
+        print(f"  multi-view: {report['layout']}")
     print(f"  samples: {report['samples']}   classes: {report['classes']}")
+    if report["split"]:
+        parts = ", ".join(f"{n} {p}" for p, n in report["split"].items())
+        print(f"  predefined split: {parts} (the run's split; validation carved from train)")
     print(f"  class counts: {report['class_counts']}")
     values = report["label_values"]
     if values is not None:
         shown = values if len(values) <= 12 else [*values[:5], "...", *values[-3:]]
         print(f"  label values: {shown} -> 0..{report['classes'] - 1}")
+    width = max(8, *(len(v["field"]) for v in report["views"]))
     for v in report["views"]:
         kind = "sparse" if v["sparse"] else "dense"
-        print(f"  {v['field']:<8} {v['dim']:>7} features  {kind:<6} stored {v['stored']}")
+        print(f"  {v['field']:<{width}} {v['dim']:>7} features  {kind:<6} stored {v['stored']}")
     if report["ignored_keys"]:
         print(f"  ignored: {', '.join(report['ignored_keys'])}")
     return 0

@@ -1,6 +1,8 @@
 """Read any multi-view ``.mat`` file: MATLAB v5 (scipy) or v7.3 (HDF5, h5py).
 
-The common published layout is a cell ``X`` of per-view matrices plus a label vector:
+Which variables hold the views and labels is decided in :mod:`mv2d_bench.loaders.mat_layouts`
+(a cell, per-view variables ``x1, x2, ...``, or a predefined train/test split). The common
+published layout is a cell ``X`` of per-view matrices plus a label vector:
 
 * the cell may be ``1 x V`` or ``V x 1``; it may also be named ``data`` or ``fea``;
 * a view may be stored samples x features or features x samples: the orientation is decided by
@@ -32,10 +34,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from mv2d_bench.loaders.base import DataError, sha256_file
+from mv2d_bench.loaders.mat_layouts import detect_layout
 from mv2d_bench.loaders.mvc import MvcBenchmark, MvcData, encode_labels, validate_views
+from mv2d_bench.loaders.splits import GivenSplit
 
-VIEW_KEYS = ("X", "data", "fea")
-LABEL_KEYS = ("Y", "y", "gt")
 ORIENTATIONS = ("auto", "samples-first", "features-first")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -178,28 +180,6 @@ def describe_value(value: Any) -> dict[str, Any]:
 
 
 # -- from variables to views and labels ----------------------------------------------------------
-def _pick(
-    variables: dict[str, Any],
-    wanted: str | None,
-    candidates: tuple[str, ...],
-    what: str,
-    path: Path,
-) -> str:
-    if wanted is not None:
-        if wanted not in variables:
-            raise DataError(
-                f"{path}: no variable {wanted!r} for the {what}; the file holds {sorted(variables)}"
-            )
-        return wanted
-    for key in candidates:
-        if key in variables:
-            return key
-    raise DataError(
-        f"{path}: no {what} found; expected one of the keys {list(candidates)}, the file holds "
-        f"{sorted(variables)}"
-    )
-
-
 def _cell_views(value: Any, key: str, path: Path) -> tuple[list[Any], list[int]]:
     arr = value if sp.issparse(value) else np.asarray(value)
     if sp.issparse(arr) or arr.dtype != object:
@@ -287,36 +267,78 @@ def read_multiview_mat(
     dtype: Any = np.float64,
     with_sha256: bool = True,
 ) -> MvcData:
-    """Read a multi-view ``.mat`` (v5 or v7.3) into :class:`MvcData` (views named view1..viewV)."""
+    """Read a multi-view ``.mat`` (v5 or v7.3) into :class:`MvcData` (views named view1..viewV).
+
+    Any layout of :mod:`mv2d_bench.loaders.mat_layouts`; a predefined train/test split becomes
+    the data's :attr:`~mv2d_bench.loaders.mvc.MvcData.given_split` (training samples first)."""
     path = Path(path)
     fmt, variables = load_variables(path)
-    vkey = _pick(variables, views_key, VIEW_KEYS, "cell of views", path)
-    lkey = _pick(variables, labels_key, LABEL_KEYS, "labels", path)
-    raw_views, cell_shape = _cell_views(variables[vkey], vkey, path)
-    raw_labels = _labels_vector(variables[lkey], lkey, path)
-    labels, values = encode_labels(raw_labels, path, lkey)
-    n = labels.shape[0]
-    views, stored, sparse = [], [], []
-    for i, x in enumerate(raw_views):
-        x, how = orient_view(x, n, f"{vkey}{{{i + 1}}}", path, orientation)
-        if sp.issparse(x):
-            x = sp.csr_matrix(x, dtype=dtype)
+    layout = detect_layout(variables, path, views_key, labels_key)
+    raw_labels = {}
+    for part, key in layout.labels.items():
+        raw_labels[part] = _labels_vector(variables[key], key, path)
+        encode_labels(raw_labels[part], path, key)  # each part's values checked, naming it
+    lkey = "/".join(layout.labels[p] for p in layout.parts)
+    labels, values = encode_labels(
+        np.concatenate([raw_labels[p] for p in layout.parts]), path, lkey
+    )
+    counts = {p: len(raw_labels[p]) for p in layout.parts}
+    raw_views, fields, cell_shape = {}, {}, None
+    for part in layout.parts:
+        source = layout.views[part]
+        if isinstance(source, str):
+            raw_views[part], shape = _cell_views(variables[source], source, path)
+            fields[part] = [f"{source}{{{i + 1}}}" for i in range(len(raw_views[part]))]
+            cell_shape = cell_shape or shape
         else:
-            x = np.ascontiguousarray(x, dtype=dtype)
+            raw_views[part], fields[part] = [variables[k] for k in source], list(source)
+    n_views = {p: len(raw_views[p]) for p in layout.parts}
+    if len(set(n_views.values())) > 1:
+        raise DataError(
+            f"{path}: {layout.views['train']} holds {n_views['train']} views and "
+            f"{layout.views['test']} {n_views['test']}; expected the same views in both parts"
+        )
+    views, stored, sparse = [], [], []
+    for i in range(n_views[layout.parts[0]]):
+        pieces, how = [], []
+        for part in layout.parts:
+            x, h = orient_view(raw_views[part][i], counts[part], fields[part][i], path, orientation)
+            pieces.append(x)
+            how.append(h)
+        if len({x.shape[1] for x in pieces}) > 1:
+            view = fields["train"][i].replace("_train", "")
+            raise DataError(
+                f"{path}: {view} has {pieces[0].shape[1]} features in {fields['train'][i]} and "
+                f"{pieces[1].shape[1]} in {fields['test'][i]}; expected the same features in "
+                "both parts"
+            )
+        if any(sp.issparse(x) for x in pieces):
+            x = sp.csr_matrix(sp.vstack([sp.csr_matrix(x) for x in pieces]), dtype=dtype)
+        else:
+            x = np.ascontiguousarray(np.concatenate(pieces), dtype=dtype)
         views.append(x)
-        stored.append(how)
+        stored.append(how[0] if len(set(how)) == 1 else ", ".join(how))
         sparse.append(bool(sp.issparse(x)))
-    names = [f"{vkey}{{{i + 1}}}" for i in range(len(views))]
+    names = [" + ".join(fields[p][i] for p in layout.parts) for i in range(len(views))]
     validate_views(views, labels, path, names)
+    given = None
+    if layout.split:
+        n_train = counts["train"]
+        given = GivenSplit("mat", np.arange(n_train), np.arange(n_train, labels.shape[0]))
     info = {
         "format": fmt,
-        "views_key": vkey,
+        "layout": layout.describe(),
+        "views_key": "/".join(layout.views[p] for p in layout.parts)
+        if layout.kind == "cell"
+        else None,
         "labels_key": lkey,
+        "view_fields": names,
         "cell_shape": cell_shape,
+        "split": counts if layout.split else None,
         "stored": stored,
         "sparse": sparse,
         "label_values": values.tolist() if values.size <= 1000 else None,
-        "ignored_keys": sorted(k for k in variables if k not in (vkey, lkey)),
+        "ignored_keys": sorted(k for k in variables if k not in layout.used),
     }
     return MvcData(
         views=views,
@@ -326,14 +348,17 @@ def read_multiview_mat(
         source=str(path),
         data_sha256=sha256_file(path) if with_sha256 else None,
         info=info,
+        given_split=given,
     )
 
 
 MAT_OPTIONS = {
     "orientation": "auto (default: rows are samples when a view's row count equals the number "
     "of labels), samples-first or features-first",
-    "views_key": "the cell of views (default: the first of X, data, fea)",
-    "labels_key": "the label vector (default: the first of Y, y, gt)",
+    "views_key": "the cell of views (default: detected - a cell X, data or fea; per-view "
+    "variables x1.., X1.. or view_*; or a predefined split x1_train/x1_test.. or X_train/X_test)",
+    "labels_key": "the label vector (default: the first of Y, y, gt; gt_train/gt_test, "
+    "Y_train/Y_test or y_train/y_test with a predefined split)",
 }
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mv2d_bench.loaders.base import ENV_ROOT, Benchmark, DataError, describe_class, sha256_file
+from mv2d_bench.loaders.splits import PROTOCOL_FRACTIONS, GivenSplit, Split, make_split
 
 
 @dataclass
@@ -40,6 +41,16 @@ class MvcData:
     """sha256 of the file(s) read (one file's digest, or a digest over the sorted per-file ones)."""
     info: dict[str, Any] = field(default_factory=dict)
     """Layout facts found while reading (cell orientation, transposed views, label base ...)."""
+    given_split: GivenSplit | None = None
+    """The split published with the data (a file's train/test variables, a dataset's own
+    splits), or None: then the protocol's stratified split is made from the labels."""
+
+    def make_split(self, seed: int, fractions=PROTOCOL_FRACTIONS) -> Split:
+        """The split a run uses: the given one (validation carved from its training part when it
+        has none) or, without one, the stratified per-class split of the labels."""
+        if self.given_split is not None:
+            return self.given_split.resolve(self.labels, seed, fractions)
+        return make_split(self.labels, seed, fractions)
 
     @property
     def n_samples(self) -> int:
@@ -68,6 +79,7 @@ class MvcData:
             source=self.source,
             data_sha256=self.data_sha256,
             info={**self.info, "views_selected": list(names)},
+            given_split=self.given_split,
         )
 
 

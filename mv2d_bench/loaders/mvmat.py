@@ -1,8 +1,13 @@
 """``mvmat``: any multi-view ``.mat`` file a user points at (``--root FILE``).
 
-The common way multi-view data is shared: a cell ``X`` (or ``data``/``fea``) of per-view
-matrices and labels ``Y``/``y``/``gt``, MATLAB v5 or v7.3. Nothing is assumed about views,
-dimensions or classes; views are named view1..viewV (``views=view1,view3`` selects a subset).
+The common ways multi-view data is shared, MATLAB v5 or v7.3: a cell ``X`` (or ``data``/``fea``)
+of per-view matrices and labels ``Y``/``y``/``gt``; per-view variables ``x1, x2, ...`` (``X1``...,
+``view_*``); or a predefined split ``x1_train``/``x1_test``... with ``gt_train``/``gt_test``
+(``Y_train``/``Y_test``), the layout of the trusted multi-view classification repositories (TMC,
+ETMC). A predefined split is the run's split: the test part as given, validation carved from the
+given training part per class (``split_id`` ``predefined-mat/train-test/val-from-train-70-20/
+seed-N``). Nothing is assumed about views, dimensions or classes; views are named view1..viewV
+(``views=view1,view3`` selects a subset).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ class MvMat(MatBenchmark):
         license="(the file's own)",
         url="any multi-view .mat file; pass it with --root FILE",
         layout="one .mat (v5 or v7.3) with a cell X/data/fea of views (1xV or Vx1) and labels "
-        "Y/y/gt",
+        "Y/y/gt, per-view variables x1, x2, ... (X1..., view_*) with Y/y/gt, or a predefined "
+        "split x1_train/x1_test, ... (or cells X_train/X_test) with gt_train/gt_test or "
+        "Y_train/Y_test",
     )
 
     def mat_path(self) -> Path:

@@ -183,3 +183,68 @@ def make_split(labels: np.ndarray, seed: int, fractions=PROTOCOL_FRACTIONS) -> S
         labels_sha256=labels_digest(labels) if np.issubdtype(labels.dtype, np.integer) else "",
         per_class=per_class,
     )
+
+
+# -- splits that come with the data ------------------------------------------------------------
+@dataclass(frozen=True)
+class GivenSplit:
+    """A split published with the data (a ``.mat`` file's train/test variables, a dataset's own
+    splits): index arrays into the data set, as the data defines them.
+
+    :meth:`resolve` turns it into the :class:`Split` a run uses. With a given validation part
+    nothing is drawn: ``split_id`` is ``"predefined-<source>/<name>"``. Without one, validation is
+    carved from the given training part per class, in the protocol's train:val proportion
+    (``f_train : f_val``, 70:20 by default, so ``n_train = floor(n * 7/9)`` of a class's ``n``
+    training samples stay in training), with the same sha256 order as :func:`make_split` for the
+    seed: ``split_id`` is ``"predefined-<source>/<name>/val-from-train-70-20/seed-N"``. The test
+    part is always used as given.
+    """
+
+    source: str
+    """Where the split comes from: "mat" (a file's *_train/*_test variables), "hf" ..."""
+    train: np.ndarray
+    test: np.ndarray
+    val: np.ndarray | None = None
+    name: str = "train-test"
+    """What the parts are, for the split id (e.g. "train-test", "train-validation-test")."""
+
+    def resolve(self, labels: np.ndarray, seed: int, fractions=PROTOCOL_FRACTIONS) -> Split:
+        labels = np.asarray(labels)
+        ft, fv, _ = _check_fractions(fractions)
+        train = np.asarray(self.train, dtype=np.int64)
+        test = np.asarray(self.test, dtype=np.int64)
+        if self.val is not None:
+            val = np.asarray(self.val, dtype=np.int64)
+            split_id = f"predefined-{self.source}/{self.name}"
+        else:
+            keep: list[int] = []
+            carved: list[int] = []
+            share = (ft / (ft + fv), fv / (ft + fv), Fraction(0))
+            for c in np.unique(labels[train]):
+                members = train[labels[train] == c].tolist()
+                members.sort(key=lambda i: (_order_key(seed, i), i))
+                n_tr, _, _ = class_counts(len(members), share)
+                keep += members[:n_tr]
+                carved += members[n_tr:]
+            train, val = np.asarray(keep, dtype=np.int64), np.asarray(carved, dtype=np.int64)
+            ratio = f"{_pct(ft)}-{_pct(fv)}"
+            split_id = f"predefined-{self.source}/{self.name}/val-from-train-{ratio}/seed-{seed}"
+        parts = [np.sort(p) for p in (train, val, test)]
+        everything = np.concatenate(parts)
+        if len(np.unique(everything)) != len(everything):
+            raise ValueError(f"split {split_id}: the given parts overlap (an index is in two)")
+        per_class: dict[str, list[int]] = {}
+        for c in np.unique(labels[everything]):
+            per_class[str(c.item() if hasattr(c, "item") else c)] = [
+                int(np.sum(labels[p] == c)) for p in parts
+            ]
+        return Split(
+            *parts,
+            seed=int(seed),
+            fractions=tuple(float(x) for x in fractions),
+            split_id=split_id,
+            sha256=_digest(*parts),
+            n_samples=int(labels.shape[0]),
+            labels_sha256=labels_digest(labels) if np.issubdtype(labels.dtype, np.integer) else "",
+            per_class=per_class,
+        )

@@ -33,7 +33,6 @@ from mv2d_bench.harness.task import Task
 from mv2d_bench.leaderboards import protocols
 from mv2d_bench.loaders.base import DataError
 from mv2d_bench.loaders.mvc import MvcData
-from mv2d_bench.loaders.splits import make_split
 from mv2d_bench.loaders.standardize import apply_standardizer, fit_standardizer
 from mv2d_bench.models.mvnncor import MvNNcor
 from mv2d_bench.views import ViewOutputs
@@ -140,7 +139,7 @@ class MvcTask(Task):
             )
         self.data = data
         cfg = self.config.data
-        self.split = make_split(data.labels, cfg.split_seed, tuple(cfg.fractions))
+        self.split = data.make_split(cfg.split_seed, tuple(cfg.fractions))
         views = data.views
         if cfg.standardize:
             self.stats = fit_standardizer(views, self.split.train)
