@@ -43,7 +43,8 @@ def build_record(config: RunConfig, task, result: TrainResult, log_rel: str | No
     metrics: dict[str, Any] = dict(result.test_metrics)
     metrics.update({f"val_{k}": v for k, v in result.val_metrics.items()})
     metrics["best_epoch"] = result.best_epoch
-    per_trial = fields.get("per_trial") or [{"trial": 1, "metrics": dict(result.test_metrics)}]
+    trial = fields["benchmark"].get("trial") if task.protocol.trial_scope == "split" else None
+    per_trial = result.test_score.record_fields(trial)["per_trial"]
     record = {
         "benchmark": fields["benchmark"],
         "protocol": fields["protocol"],

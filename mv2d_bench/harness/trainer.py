@@ -2,8 +2,10 @@
 
 ``Trainer(task, config).fit()`` seeds, builds the model and the objective, trains with Adam and
 a step schedule (``train.lr_milestones`` x ``train.lr_gamma``, optional linear warm-up), logs
-every epoch's mean loss terms to the JSONL log and the progress bar, validates, keeps the best
-epoch's weights and finally evaluates them on the test split.
+every epoch's mean loss terms to the JSONL log and the progress bar, validates (the task's
+protocol metric over its evaluation batches, :mod:`mv2d_bench.harness.evaluation`), keeps the
+weights of the best epoch (``Protocol.best_epoch``: the primary metric's direction, ties to the
+earliest epoch) and finally evaluates them on the test split.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from torch import Tensor, nn
 from mv2d_bench import objectives
 from mv2d_bench.config import RunConfig
 from mv2d_bench.harness.checkpoints import clone_state, load_checkpoint, save_checkpoint
+from mv2d_bench.harness.evaluation import evaluate
 from mv2d_bench.harness.progress import Progress
 from mv2d_bench.harness.runlog import JsonlLog
 from mv2d_bench.harness.seeding import generator, seed_everything
 from mv2d_bench.harness.task import Task
+from mv2d_bench.leaderboards.protocols import Score
 from mv2d_bench.objectives.contract import call_objective, hparams_of, needs_of
 
 
@@ -36,6 +40,8 @@ class TrainResult:
     """1-based epoch whose weights were evaluated on the test split."""
     val_metrics: dict[str, float]
     test_metrics: dict[str, float]
+    test_score: Score | None = None
+    """The protocol's test score (metrics and per-trial values) of the best epoch."""
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
@@ -92,6 +98,8 @@ class Trainer:
         self.device = task.device
         self.model: nn.Module | None = None
         self.objective: nn.Module | None = None
+        self.scores: dict[str, Score] = {}
+        """The last score of each split."""
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> None:
@@ -144,6 +152,7 @@ class Trainer:
         if self.checkpoint_path is not None and self.checkpoint_path.is_file():
             start_epoch, history, best = self._resume(batch_gen)
             log.write("resume", epoch=start_epoch)
+        primary = task.protocol.primary
         per_epoch = [task.num_train_batches(e) for e in range(t.epochs)]
         total = sum(per_epoch) if all(n is not None for n in per_epoch) else None
         bar = Progress(total, enabled=t.progress, desc=f"{cfg.run.benchmark}/{cfg.run.objective}")
@@ -166,26 +175,22 @@ class Trainer:
                 last = epoch + 1 == t.epochs
                 if task.has_validation and ((epoch + 1) % t.eval_every == 0 or last):
                     t0 = time.perf_counter()
-                    val = self._evaluate("val")
+                    row["val"] = self._evaluate("val")
                     eval_s += time.perf_counter() - t0
-                    row["val"] = val
-                    value = val[task.selection_metric]
-                    if self._better(value, best["value"]):
+                history.append(row)
+                if "val" in row:
+                    values = [h["val"][primary] if "val" in h else None for h in history]
+                    if task.protocol.best_epoch(values) == epoch:
                         best = {
                             "epoch": epoch + 1,
-                            "value": value,
-                            "metrics": val,
+                            "value": row["val"][primary],
+                            "metrics": row["val"],
                             "state": clone_state(model),
                         }
                 elif not task.has_validation:
                     best = {"epoch": epoch + 1, "value": None, "metrics": {}, "state": None}
-                history.append(row)
                 log.write("epoch", **row)
-                extra = (
-                    {f"val_{task.selection_metric}": row["val"][task.selection_metric]}
-                    if ("val" in row)
-                    else None
-                )
+                extra = {f"val_{primary}": row["val"][primary]} if ("val" in row) else None
                 bar.show(epoch + 1, terms, extra)
                 if self.checkpoint_path is not None:
                     self._save(epoch + 1, history, best, batch_gen)
@@ -198,6 +203,7 @@ class Trainer:
             model.load_state_dict(best["state"])
         t0 = time.perf_counter()
         test = self._evaluate("test")
+        test_score = self.scores["test"]
         eval_s += time.perf_counter() - t0
         log.write("test", best_epoch=best["epoch"], val=best["metrics"], test=test)
         self.log_file = log.close(complete=True)
@@ -205,6 +211,7 @@ class Trainer:
             best_epoch=best["epoch"],
             val_metrics=best["metrics"],
             test_metrics=test,
+            test_score=test_score,
             history=history,
             train_seconds=train_s,
             eval_seconds=eval_s,
@@ -212,11 +219,6 @@ class Trainer:
             param_count=sum(p.numel() for p in model.parameters()),
             objective_params=hparams_of(objective),
         )
-
-    def _better(self, value: float, best: float | None) -> bool:
-        if best is None:
-            return True
-        return value > best if self.task.selection_mode == "max" else value < best
 
     def _train_epoch(
         self, epoch: int, gen: torch.Generator, bar: Progress
@@ -255,11 +257,15 @@ class Trainer:
         opt.step()
         return {k: v.detach() for k, v in terms.items()}
 
-    def _evaluate(self, split: str) -> dict[str, float]:
-        self.model.eval()
+    def evaluate(self, split: str) -> Score:
+        """The protocol's score of the model as it is now on ``split`` (synced across ranks)."""
         self.objective.eval()
-        with torch.no_grad():
-            return {k: float(v) for k, v in self.task.evaluate(self.model, split).items()}
+        score = evaluate(self.task, self.model, split)
+        self.scores[split] = score
+        return score
+
+    def _evaluate(self, split: str) -> dict[str, float]:
+        return {k: float(v) for k, v in self.evaluate(split).metrics.items()}
 
     # -- checkpoints ------------------------------------------------------------------------
     def _save(self, epoch: int, history, best, gen: torch.Generator) -> None:

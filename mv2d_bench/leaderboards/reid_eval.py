@@ -615,6 +615,13 @@ class ReidProtocol(Protocol):
     npz_keys: ClassVar[dict[str, str]] = REID_NPZ_KEYS
     optional_npz_keys: ClassVar[dict[str, str]] = {}
     """Keys read from the npz when present (absent: None)."""
+    metric_class: ClassVar[str] = "mv2d_bench.leaderboards.metrics.items:ItemsMetric"
+    """Cat states of every query and gallery item with its dataset index (``metrics.items``);
+    ``compute()`` runs :meth:`score_split`, the exact engine, on the gathered split."""
+    dataset_index_keys: ClassVar[dict[str, str]] = {
+        "query": "query_dataset_index",
+        "gallery": "gallery_dataset_index",
+    }
 
     def __init__(
         self,
@@ -623,6 +630,7 @@ class ReidProtocol(Protocol):
         block_size: int | None = None,
     ) -> None:
         self.device = device
+        """Where the ranking runs (None: where the features are; see :meth:`engine_device`)."""
         self.dtype = dtype
         self.block_size = block_size
 
@@ -641,22 +649,36 @@ class ReidProtocol(Protocol):
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
 
-    def check_arrays(self, **arrays: Any) -> dict[str, np.ndarray]:
-        """Validate shapes and types; returns NumPy arrays (features float, the rest int64)."""
-        out: dict[str, np.ndarray] = {}
+    def check_arrays(self, **arrays: Any) -> dict[str, Any]:
+        """Validate shapes and types. Features stay as given (a tensor stays on its device;
+        anything else becomes a NumPy array); ids and cams become int64 NumPy arrays."""
+        out: dict[str, Any] = {}
         for side in ("query", "gallery"):
-            feat = np.asarray(arrays[f"{side}_feat"])
-            if feat.ndim != 2 or not np.issubdtype(feat.dtype, np.number):
+            feat = arrays[f"{side}_feat"]
+            if not isinstance(feat, torch.Tensor):
+                feat = np.asarray(feat)
+            numeric = (
+                not (feat.dtype.is_complex or feat.dtype == torch.bool)
+                if isinstance(feat, torch.Tensor)
+                else np.issubdtype(feat.dtype, np.number)
+            )
+            if feat.ndim != 2 or not numeric:
                 raise ValueError(
                     f"key {side}_feat: expected a 2-D float array (items x dims), got "
-                    f"{feat.dtype} {feat.shape}"
+                    f"{feat.dtype} {tuple(feat.shape)}"
                 )
-            if not np.isfinite(feat).all():
+            finite = (
+                bool(torch.isfinite(feat).all())
+                if isinstance(feat, torch.Tensor)
+                else np.isfinite(feat).all()
+            )
+            if not finite:
                 raise ValueError(f"key {side}_feat: holds NaN or infinite values")
             out[f"{side}_feat"] = feat
             for what in ("ids", "cams"):
                 key = f"{side}_{what}"
-                arr = np.asarray(arrays[key])
+                value = arrays[key]
+                arr = value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
                 if arr.ndim != 1 or arr.shape[0] != feat.shape[0]:
                     raise ValueError(
                         f"key {key}: expected shape ({feat.shape[0]},) to match {side}_feat, "
@@ -674,3 +696,11 @@ class ReidProtocol(Protocol):
         if out["query_feat"].shape[0] == 0 or out["gallery_feat"].shape[0] == 0:
             raise ValueError("keys query_feat / gallery_feat: no query or no gallery items")
         return out
+
+    def engine_device(self, arrays: dict[str, Any]) -> torch.device:
+        """Where the ranking runs: the protocol's ``device`` when one was given, else the
+        device of the features (NumPy: the CPU). The protocol never picks one itself."""
+        if self.device is not None:
+            return torch.device(self.device)
+        feat = arrays["query_feat"]
+        return feat.device if isinstance(feat, torch.Tensor) else torch.device("cpu")

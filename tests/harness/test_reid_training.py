@@ -307,3 +307,27 @@ def test_bad_reid_settings_name_the_key(tree, tmp_path, setting, message):
     )
     with pytest.raises(LookupError if "vds" in setting else ValueError, match=message):
         make_task(config).setup()
+
+
+@pytest.mark.parametrize("eval_batch", [16, 3])
+def test_in_run_scores_equal_offline_scores_of_the_same_predictions(
+    tree, tmp_path, capsys, eval_batch
+):
+    """The trainer's loop (eval batches -> predict_step -> the protocol's metric) gives the
+    numbers `mv2d-bench score` gives for the same features, whatever the batch size."""
+    from mv2d_bench.harness.evaluation import collect_predictions, evaluate
+
+    task = _task(tree, tmp_path, eval_batch_size=eval_batch)
+    torch.manual_seed(0)
+    model = task.build_model()
+    score = evaluate(task, model, "test")
+    arrays = collect_predictions(task, model, "test")
+    assert arrays["query_feat"].shape == (len(task.data.query), model.embed_dim)
+    assert np.array_equal(arrays["gallery_ids"], np.asarray(task.data.gallery.ids))
+    np.savez(tmp_path / "p.npz", **arrays)
+    capsys.readouterr()
+    pid = task.protocol.id
+    assert main(["score", pid, "--predictions", str(tmp_path / "p.npz"), "--json"]) == 0
+    offline = json.loads(capsys.readouterr().out)
+    assert offline["metrics"] == score.metrics and offline["per_trial"] == score.per_trial
+    assert len(score.per_trial) == 10

@@ -66,10 +66,9 @@ def test_reports_test_metrics_of_the_best_validation_epoch(tmp_path):
     assert result.best_epoch == vals.index(max(vals)) + 1  # earliest best epoch
     assert result.val_metrics["accuracy"] == max(vals)
     # the model now holds the best epoch's weights: re-evaluating gives the same numbers
-    trainer.model.eval()
-    with torch.no_grad():
-        assert trainer.task.evaluate(trainer.model, "val") == result.val_metrics
-        assert trainer.task.evaluate(trainer.model, "test") == result.test_metrics
+    assert trainer.evaluate("val").metrics == result.val_metrics
+    assert trainer.evaluate("test").metrics == result.test_metrics
+    assert result.test_score.metrics == result.test_metrics
     rows = read_log(tmp_path / "run.jsonl")
     assert [r["event"] for r in rows] == ["start"] + ["epoch"] * 4 + ["test"]
     assert rows[-1]["best_epoch"] == result.best_epoch

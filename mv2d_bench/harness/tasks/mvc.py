@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mv2d_bench.harness.evaluation import score_batches
 from mv2d_bench.harness.task import Task
 from mv2d_bench.leaderboards import protocols
 from mv2d_bench.loaders.base import DataError
@@ -123,11 +124,10 @@ class ViewMatrix:
 class MvcTask(Task):
     family: ClassVar[str] = "mvc"
     sections: ClassVar[dict[str, type]] = {"model": MvcModelConfig, "loss": MvcLossConfig}
-    selection_metric: ClassVar[str] = "accuracy"
-    selection_mode: ClassVar[str] = "max"
     has_validation: ClassVar[bool] = True
 
     eval_batch_size: int = 4096
+    """Items per evaluation batch (batch b of a split goes to rank b % world_size)."""
 
     # -- data -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -138,6 +138,7 @@ class MvcTask(Task):
                 "the MVC task expects MvcData"
             )
         self.data = data
+        self.protocol = protocols.get(PROTOCOL)
         cfg = self.config.data
         self.split = data.make_split(cfg.split_seed, tuple(cfg.fractions))
         views = data.views
@@ -237,26 +238,29 @@ class MvcTask(Task):
         return terms
 
     # -- evaluation -------------------------------------------------------------------------
-    def predict(self, model: nn.Module, views: list[ViewMatrix]) -> Tensor:
-        n = len(views[0])
-        preds = []
-        for start in range(0, n, self.eval_batch_size):
-            s = slice(start, min(start + self.eval_batch_size, n))
-            preds.append(model([v.take(s) for v in views]).fused_logits.argmax(-1))
-        return torch.cat(preds)
-
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+    def eval_batches(self, split: str):
+        """This rank's batches of ``split``: rows ``[b * E, (b + 1) * E)`` for its ``b``."""
+        if split not in ("val", "test"):
+            raise ValueError(f"the MVC task has no {split!r} split (only 'val' and 'test')")
         views, labels = self.parts[split]
-        return score(self.predict(model, views), labels)
+        yield from self._eval_batches(views, labels)
+
+    def _eval_batches(self, views: list[ViewMatrix], labels: Tensor):
+        n, size = len(labels), self.eval_batch_size
+        for b in self.eval_shard(-(-n // size)):
+            s = slice(b * size, min((b + 1) * size, n))
+            yield MvcBatch([v.take(s) for v in views], labels[s])
+
+    def predict_step(self, model: nn.Module, batch: MvcBatch) -> dict[str, Tensor]:
+        return {"pred": model(batch.views).fused_logits.argmax(-1), "label": batch.target}
 
     def evaluate_views(self, model: nn.Module, raw_views: list[Any], labels: Any) -> float:
         """Accuracy on other raw views (e.g. corrupted test data), standardised like training."""
         views = apply_standardizer(raw_views, self.stats) if self.stats else raw_views
         mats = [ViewMatrix(x, self.device) for x in views]
         target = torch.as_tensor(np.asarray(labels, dtype=np.int64), device=self.device)
-        model.eval()
-        with torch.no_grad():
-            return score(self.predict(model, mats), target)["accuracy"]
+        score = score_batches(self, model, self._eval_batches(mats, target))
+        return score.metrics["accuracy"]
 
     def record_fields(self) -> dict[str, Any]:
         mc = dataclasses.asdict(self.model_config())
@@ -274,9 +278,3 @@ class MvcTask(Task):
             "protocol": PROTOCOL,
             "model": {"name": name, "params": mc},
         }
-
-
-def score(pred: Tensor, target: Tensor) -> dict[str, float]:
-    """The protocol's metrics (``accuracy`` in percent) of predicted classes against targets."""
-    result = protocols.get(PROTOCOL).score(pred=pred.cpu().numpy(), label=target.cpu().numpy())
-    return dict(result.metrics)

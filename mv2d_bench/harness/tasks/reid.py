@@ -129,6 +129,19 @@ class ReidBatch:
 
 
 @dataclass
+class ReidEvalBatch:
+    """One evaluation batch: images of one modality of the query or the gallery set."""
+
+    side: str
+    """"query" or "gallery"."""
+    modality: int
+    positions: np.ndarray
+    """(B,) positions of the images in their set (the dataset index of the metric)."""
+    images: Tensor
+    """(B, 3, H, W) uint8."""
+
+
+@dataclass
 class ReidOutputs(ViewOutputs):
     """The objective's views, plus every branch output for the task loss and extra objectives."""
 
@@ -155,8 +168,6 @@ class ReidTask(Task):
         "loss": ReidLossConfig,
         "reid": ReidConfig,
     }
-    selection_metric: ClassVar[str] = "rank-1"
-    selection_mode: ClassVar[str] = "max"
     has_validation: ClassVar[bool] = False
 
     # -- configuration ----------------------------------------------------------------------
@@ -232,7 +243,6 @@ class ReidTask(Task):
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         self.split_sha256 = _split_sha256(self.data)
-        self.score = None
         # SYSU-MM01: the official rand_perm_cam.mat draws the trial galleries when the root has it.
         perms = getattr(self.benchmark, "rand_perm_cam", None)
         cls = type(self.protocol)
@@ -331,36 +341,45 @@ class ReidTask(Task):
         return terms
 
     # -- evaluation -------------------------------------------------------------------------
-    def features(self, model: ReidNet, images) -> np.ndarray:
-        """Retrieval features of every image of an image set, in its order (float32)."""
-        n, bs = len(images), self.rc.eval_batch_size
-        out = torch.empty(n, model.embed_dim, dtype=torch.float32)
-        modality = np.asarray(images.modality)
-        for m in np.unique(modality):
-            pos = np.flatnonzero(modality == m)
-            for start in range(0, len(pos), bs):
-                idx = pos[start : start + bs]
-                x = self._normalise(images.images(idx).to(self.device))
-                out[torch.as_tensor(idx)] = model.embed(x, MODALITY_NAMES[int(m)]).float().cpu()
-        return out.numpy()
+    def _eval_plan(self) -> list[tuple[str, int, np.ndarray]]:
+        """Every evaluation batch of the test split, in order: ``(side, modality, positions)``,
+        the query set then the gallery, each modality's images in set order, ``eval_batch_size``
+        at a time."""
+        plan = []
+        bs = self.rc.eval_batch_size
+        for side, images in (("query", self.data.query), ("gallery", self.data.gallery)):
+            modality = np.asarray(images.modality)
+            for m in np.unique(modality):
+                pos = np.flatnonzero(modality == m)
+                plan += [(side, int(m), pos[s : s + bs]) for s in range(0, len(pos), bs)]
+        return plan
 
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+    def eval_batches(self, split: str):
         if split != "test":
             raise ValueError(f"the ReID task has no {split!r} split (only 'test')")
-        query, gallery = self.data.query, self.data.gallery
-        arrays: dict[str, Any] = {
-            "query_feat": self.features(model, query),
-            "query_ids": np.asarray(query.ids),
-            "query_cams": np.asarray(query.cams),
-            "gallery_feat": self.features(model, gallery),
-            "gallery_ids": np.asarray(gallery.ids),
-            "gallery_cams": np.asarray(gallery.cams),
+        plan = self._eval_plan()
+        for b in self.eval_shard(len(plan)):
+            side, modality, pos = plan[b]
+            images = self.data.query if side == "query" else self.data.gallery
+            yield ReidEvalBatch(side, modality, pos, images.images(pos))
+
+    def predict_step(self, model: nn.Module, batch: ReidEvalBatch) -> dict[str, Tensor]:
+        side, pos = batch.side, batch.positions
+        images = self.data.query if side == "query" else self.data.gallery
+        x = self._normalise(batch.images.to(self.device))
+        dev = self.device
+        out = {
+            f"{side}_feat": model.embed(x, MODALITY_NAMES[batch.modality]).float(),
+            f"{side}_ids": torch.as_tensor(np.asarray(images.ids)[pos], device=dev),
+            f"{side}_cams": torch.as_tensor(np.asarray(images.cams)[pos], device=dev),
+            f"{side}_dataset_index": torch.as_tensor(pos, dtype=torch.int64, device=dev),
         }
         optional = getattr(self.protocol, "optional_npz_keys", {})
-        if gallery.index_in_folder is not None and "gallery_index" in optional:
-            arrays["gallery_index"] = np.asarray(gallery.index_in_folder)
-        self.score = self.protocol.score(**arrays)
-        return dict(self.score.metrics)
+        if side == "gallery" and images.index_in_folder is not None and "gallery_index" in optional:
+            out["gallery_index"] = torch.as_tensor(
+                np.asarray(images.index_in_folder)[pos], device=dev
+            )
+        return out
 
     def record_fields(self) -> dict[str, Any]:
         mc = dataclasses.asdict(self.mc)
@@ -383,8 +402,6 @@ class ReidTask(Task):
             "protocol": self.protocol_id,
             "model": {"name": MODEL_NAME, "params": mc},
         }
-        if self.score is not None:
-            out["per_trial"] = self.score.record_fields(split_trial)["per_trial"]
         return out
 
 

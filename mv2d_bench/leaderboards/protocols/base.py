@@ -3,8 +3,19 @@
 A protocol has an id ``<benchmark>/<setting>@<version>``, the metrics it reports with their
 direction and range, how many independent runs (seeds) a leaderboard entry needs, how many trials
 one run is scored over (ten sampled galleries for SYSU-MM01, one otherwise), the npz keys that
-``mv2d-bench score`` reads, and :meth:`score`, which computes the metrics exactly as the official
-evaluation does.
+``mv2d-bench score`` reads, and its metric.
+
+Evaluation streams: :meth:`Protocol.metric` (no argument) returns a fresh ``torchmetrics.Metric``
+(:mod:`mv2d_bench.leaderboards.metrics`): ``update(**arrays)`` per batch, ``compute()`` once,
+returning the :class:`Score`; its states are synced across processes, so N processes give the
+numbers of one. :meth:`Protocol.score` is the whole-split function, defined as reset -> one
+``update`` with all arrays -> ``compute`` (one code path for offline and in-run scoring).
+Protocols whose score needs the whole split at once (ReID) keep their exact engine in
+:meth:`Protocol.score_split`, which their cat-state metric calls after gathering. Protocol code
+is device-agnostic: it follows the tensors it is given.
+
+Model selection (:meth:`Protocol.best_epoch`): the epoch whose validation value of the
+:attr:`Protocol.primary` metric is best in that metric's direction; ties go to the earliest.
 
 Trials come in two kinds:
 
@@ -24,7 +35,9 @@ Its mean and sample std (ddof=1) are taken over its runs; for split trials over 
 
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -105,6 +118,13 @@ class Protocol:
     the protocol has none (``benchmark.trial`` is then null)."""
     npz_keys: ClassVar[dict[str, str]] = {}
     """Keys ``mv2d-bench score`` reads from the predictions file, with what each holds."""
+    metric_class: ClassVar[type | str | None] = None
+    """The ``torchmetrics.Metric`` subclass :meth:`metric` builds (constructed with the protocol
+    as its first argument), or its ``"module:Class"`` path (imported on first use: importing
+    torchmetrics takes seconds, and commands that only read protocol metadata skip it)."""
+    dataset_index_keys: ClassVar[dict[str, str]] = {}
+    """Cat-state protocols: item group -> the ``update`` key of the items' dataset index (used
+    to drop duplicates and restore dataset order; see ``metrics.items``)."""
 
     @property
     def trial_scope(self) -> str:
@@ -120,15 +140,52 @@ class Protocol:
         """The id without its version: two protocols compare only when these and versions match."""
         return self.id.rsplit("@", 1)[0]
 
-    def metric(self, name: str) -> Metric:
-        for m in self.metrics:
+    def metric(self, name: str | None = None, **kwargs: Any) -> Any:
+        """Without ``name``: a fresh streaming metric (a ``torchmetrics.Metric``; ``kwargs`` go
+        to its constructor, e.g. ``process_group``). With ``name``: that metric's descriptor
+        (:meth:`metric_spec`)."""
+        if name is not None:
+            return self.metric_spec(name)
+        cls = self.metric_class
+        if cls is None:
+            raise NotImplementedError(f"protocol {self.id} declares no metric_class")
+        if isinstance(cls, str):
+            module, _, name = cls.partition(":")
+            cls = getattr(importlib.import_module(module), name)
+        return cls(self, **kwargs)
+
+    @classmethod
+    def metric_spec(cls, name: str) -> Metric:
+        """The descriptor (:class:`Metric`: direction, range, unit) of the metric ``name``."""
+        for m in cls.metrics:
             if m.name == name:
                 return m
-        raise KeyError(f"protocol {self.id} has no metric {name!r}")
+        raise KeyError(f"protocol {cls.id} has no metric {name!r}")
 
     @property
     def primary_metric(self) -> Metric:
-        return self.metric(self.primary)
+        return self.metric_spec(self.primary)
+
+    @classmethod
+    def best_epoch(cls, values: Sequence[float | None]) -> int:
+        """The index of the best of ``values`` (one per epoch; None for an epoch that was not
+        validated) in the primary metric's direction; ties go to the earliest epoch. The one
+        model-selection rule of every run."""
+        seq = list(values)
+        given = [(i, v) for i, v in enumerate(seq) if v is not None]
+        if not given:
+            raise ValueError(
+                "values: expected a non-empty sequence with at least one validated epoch"
+            )
+        for i, v in given:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"values: epoch index {i} holds {v!r}, expected a finite number")
+        sign = -1.0 if cls.metric_spec(cls.primary).direction == "min" else 1.0
+        best_i, best_v = given[0]
+        for i, v in given[1:]:
+            if sign * v > sign * best_v:
+                best_i, best_v = i, v
+        return best_i
 
     def metric_problems(self, metrics: Any) -> list[tuple[str, str]]:
         """(metric name, what was expected) for each declared metric that is missing, not a
@@ -161,8 +218,15 @@ class Protocol:
             "npz_keys": dict(self.npz_keys),
         }
 
-    def score(self, **arrays: np.ndarray) -> Score:
-        raise NotImplementedError
+    def score(self, **arrays: Any) -> Score:
+        """The whole split's score: reset -> ``update(**arrays)`` -> ``compute()``."""
+        metric = self.metric()
+        metric.update(**arrays)
+        return metric.compute()
+
+    def score_split(self, **arrays: Any) -> Score:
+        """Cat-state protocols: the exact engine over a complete split, in dataset order."""
+        raise NotImplementedError(f"protocol {self.id} has no whole-split engine")
 
     def score_npz(self, path: str) -> Score:
         """Score a predictions file holding :attr:`npz_keys`; a missing key names the file."""

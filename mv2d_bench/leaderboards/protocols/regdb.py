@@ -45,7 +45,7 @@ class RegdbProtocol(ReidProtocol):
     query_cam: ClassVar[int] = VISIBLE_CAM
     gallery_cam: ClassVar[int] = THERMAL_CAM
 
-    def score(self, **arrays: Any) -> Score:
+    def score_split(self, **arrays: Any) -> Score:
         unknown = sorted(set(arrays) - set(self.npz_keys))
         if unknown:
             raise TypeError(f"{self.id}: unexpected array(s) {', '.join(unknown)}")
@@ -61,7 +61,7 @@ class RegdbProtocol(ReidProtocol):
             a["query_feat"], a["query_ids"], a["query_cams"],
             a["gallery_feat"], a["gallery_ids"], a["gallery_cams"],
             exclude=(), cmc="image",
-            device=self.device, dtype=self.dtype, block_size=self.block_size,
+            device=self.engine_device(a), dtype=self.dtype, block_size=self.block_size,
         )  # fmt: skip
         metrics = result.metrics()
         return Score(metrics=metrics, per_trial=[dict(metrics)])

@@ -157,7 +157,7 @@ class SysuProtocol(ReidProtocol):
         return trials
 
     # -- scoring --------------------------------------------------------------------------------
-    def score(self, **arrays: Any) -> Score:
+    def score_split(self, **arrays: Any) -> Score:
         gallery_index = arrays.pop("gallery_index", None)
         unknown = sorted(set(arrays) - set(self.npz_keys))
         if unknown:
@@ -191,7 +191,7 @@ class SysuProtocol(ReidProtocol):
             a["query_feat"], a["query_ids"], a["query_cams"],
             a["gallery_feat"], a["gallery_ids"], a["gallery_cams"],
             trials=trials, exclude=EXCLUDE, cmc="distinct",
-            device=self.device, dtype=self.dtype, block_size=self.block_size,
+            device=self.engine_device(a), dtype=self.dtype, block_size=self.block_size,
         )  # fmt: skip
         per_trial = [r.metrics() for r in results]
         return Score(metrics=mean_metrics(per_trial), per_trial=per_trial)
