@@ -3,7 +3,7 @@
 A run configuration is a TOML file of tables, each a flat dataclass (or a free table)::
 
     [run]        benchmark, objective, seed, root, device, threads        (RunSection)
-    [train]      epochs, batch_size, lr, betas, lr_milestones, ...         (TrainConfig)
+    [train]      epochs, batch_size, optimizer, lr, schedule, ...          (TrainConfig)
     [data]       split_seed, fractions, standardize                        (DataConfig)
     [objective]  the objective's constructor keyword arguments (checked against the objective)
     [benchmark]  the benchmark's constructor options (e.g. synthetic-mv's n_views)
@@ -58,9 +58,19 @@ class RunSection:
 class TrainConfig:
     epochs: int = 160
     batch_size: int = 64
+    """The global batch: under torchrun every rank takes its share of each batch."""
+    optimizer: str = "adam"
+    """'adam' (lr, betas, weight_decay) or 'sgd' (lr, momentum, nesterov, weight_decay)."""
     lr: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    """Adam's betas."""
+    momentum: float = 0.9
+    """SGD's momentum (not used by Adam)."""
+    nesterov: bool = False
+    """SGD with Nesterov momentum (needs momentum > 0)."""
     weight_decay: float = 0.0
+    schedule: str = "step"
+    """'step' (lr_milestones x lr_gamma) or 'cosine' (to 0 over the epochs after the warm-up)."""
     lr_milestones: list[int] = field(default_factory=lambda: [30, 60])
     """Epochs (0-based, at their start) where the learning rate is multiplied by lr_gamma."""
     lr_gamma: float = 0.05
@@ -91,6 +101,15 @@ COMMON_SECTIONS: dict[str, type] = {"run": RunSection, "train": TrainConfig, "da
 FREE_SECTIONS = ("objective", "benchmark")
 # Keys that never change what a run computes (ignored when matching recorded runs).
 VOLATILE_KEYS = {("run", "root"), ("run", "device"), ("run", "threads"), ("train", "progress")}
+# Keys added after run records existed, with the value that reproduces the behaviour from before
+# they existed: at that value they are left out of the run key and of leaderboard grouping, so
+# older records (which lack them) still match the runs they describe.
+LATER_KEYS: dict[tuple[str, str], Any] = {
+    ("train", "optimizer"): "adam",
+    ("train", "momentum"): 0.9,
+    ("train", "nesterov"): False,
+    ("train", "schedule"): "step",
+}
 
 
 @dataclass
@@ -123,9 +142,20 @@ class RunConfig:
         return out
 
 
-def run_key(config: dict[str, Any]) -> str:
-    """sha256 of a config dict without its volatile keys (what makes two runs the same run)."""
+def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict without the :data:`LATER_KEYS` that hold their earlier-behaviour value."""
     cfg = copy.deepcopy(config)
+    for (sec, key), value in LATER_KEYS.items():
+        section = cfg.get(sec)
+        if isinstance(section, dict) and key in section and section[key] == value:
+            del section[key]
+    return cfg
+
+
+def run_key(config: dict[str, Any]) -> str:
+    """sha256 of a config dict without its volatile keys (what makes two runs the same run);
+    :func:`canonical_config` first, so a record from before a key existed matches."""
+    cfg = canonical_config(config)
     for sec, key in VOLATILE_KEYS:
         if isinstance(cfg.get(sec), dict):
             cfg[sec].pop(key, None)
@@ -325,6 +355,23 @@ def validate(cfg: RunConfig) -> None:
             t.betas,
         ),
         (t.lr_gamma > 0, "train.lr_gamma", "a number > 0", t.lr_gamma),
+        (t.optimizer in ("adam", "sgd"), "train.optimizer", "'adam' or 'sgd'", t.optimizer),
+        (0 <= t.momentum < 1, "train.momentum", "a number in [0, 1)", t.momentum),
+        (
+            not t.nesterov or (t.optimizer == "sgd" and t.momentum > 0),
+            "train.nesterov",
+            "false unless train.optimizer is 'sgd' with train.momentum > 0",
+            t.nesterov,
+        ),
+        (t.schedule in ("step", "cosine"), "train.schedule", "'step' or 'cosine'", t.schedule),
+        (
+            t.schedule != "cosine" or t.warmup_epochs < t.epochs,
+            "train.warmup_epochs",
+            "fewer than train.epochs with the cosine schedule",
+            t.warmup_epochs,
+        ),
+        (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
+        (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
         (t.eval_every >= 1, "train.eval_every", "an integer >= 1", t.eval_every),
         (cfg.run.seed >= 0, "run.seed", "an integer >= 0", cfg.run.seed),
         (cfg.data.split_seed >= 0, "data.split_seed", "an integer >= 0", cfg.data.split_seed),

@@ -1,7 +1,8 @@
 """The one task-agnostic trainer (see :mod:`mv2d_bench.harness.task` for the contract).
 
-``Trainer(task, config).fit()`` seeds, builds the model and the objective, trains with Adam and
-a step schedule (``train.lr_milestones`` x ``train.lr_gamma``, optional linear warm-up), logs
+``Trainer(task, config).fit()`` seeds, builds the model and the objective, trains with the
+configured optimiser and schedule (:mod:`mv2d_bench.harness.optim`: Adam or SGD; step or
+cosine, optional linear warm-up), logs
 every epoch's mean loss terms to the JSONL log and the progress bar, validates (the task's
 protocol metric over its evaluation batches, :mod:`mv2d_bench.harness.evaluation`), keeps the
 weights of the best epoch (``Protocol.best_epoch``: the primary metric's direction, ties to the
@@ -22,12 +23,15 @@ from mv2d_bench import objectives
 from mv2d_bench.config import RunConfig
 from mv2d_bench.harness.checkpoints import clone_state, load_checkpoint, save_checkpoint
 from mv2d_bench.harness.evaluation import evaluate
+from mv2d_bench.harness.optim import lr_factor, make_optimizer, schedule_factor
 from mv2d_bench.harness.progress import Progress
 from mv2d_bench.harness.runlog import JsonlLog
 from mv2d_bench.harness.seeding import generator, seed_everything
 from mv2d_bench.harness.task import Task
 from mv2d_bench.leaderboards.protocols import Score
 from mv2d_bench.objectives.contract import call_objective, hparams_of, needs_of
+
+__all__ = ["Trainer", "TrainResult", "TrainingError", "lr_factor", "resolve_device"]
 
 
 class TrainingError(RuntimeError):
@@ -61,22 +65,6 @@ def resolve_device(name: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"run.device is {name!r} but torch sees no CUDA device")
     return dev
-
-
-def lr_factor(epoch: int, milestones: list[int], gamma: float, warmup: int) -> float:
-    """Learning-rate multiplier at the start of 0-based ``epoch``."""
-    factor = gamma ** sum(1 for m in milestones if epoch >= m)
-    if warmup > 0 and epoch < warmup:
-        factor *= (epoch + 1) / warmup
-    return factor
-
-
-def make_adam(params, lr: float, betas: tuple[float, float], weight_decay: float):
-    """Adam; the fused kernel (one pass over all tensors, ~3x faster on CPU) where available."""
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError):  # a device or torch without fused Adam
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
 def objective_needs(objective: nn.Module, n_views: int | None) -> frozenset[str]:
@@ -122,7 +110,7 @@ class Trainer:
             else:
                 params += obj_params
         t = cfg.train
-        self.optimizer = make_adam(params, t.lr, tuple(t.betas), t.weight_decay)
+        self.optimizer = make_optimizer(params, t)
         for group in self.optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
 
@@ -163,7 +151,7 @@ class Trainer:
         complete = False
         try:
             for epoch in range(start_epoch, t.epochs):
-                factor = lr_factor(epoch, t.lr_milestones, t.lr_gamma, t.warmup_epochs)
+                factor = schedule_factor(epoch, t)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 t0 = time.perf_counter()

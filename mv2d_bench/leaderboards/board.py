@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mv2d_bench.config import canonical_config
 from mv2d_bench.leaderboards.records import (
     canonical_json,
     find_records,
@@ -88,7 +89,7 @@ def group_key(record: dict[str, Any]) -> dict[str, Any]:
             "distribution": o["distribution"],
         },
         "model": {"name": m["name"], "params": m["params"]},
-        "config": strip_volatile(record["config"]),
+        "config": strip_volatile(canonical_config(record["config"])),
     }
 
 
