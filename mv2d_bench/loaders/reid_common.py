@@ -409,7 +409,7 @@ class ReidBenchmark(Benchmark):
         known = {"size", "cache_dir", "third_view", "check_counts", "progress"}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(
+            raise ValueError(
                 f"{self.name}: unknown option(s) {', '.join(unknown)}; "
                 f"expected: {', '.join(sorted(known))}"
             )

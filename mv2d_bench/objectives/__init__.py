@@ -27,6 +27,11 @@ def get(name: str) -> type[nn.Module]:
     return registry("objectives").load(name)
 
 
+class ObjectiveParameterError(ValueError, TypeError):
+    """An objective parameter the objective does not take (a TypeError, as a wrong keyword
+    argument is, and a ValueError: the command line reports it as bad input)."""
+
+
 def create(name: str, **params: Any) -> nn.Module:
     """Instantiate the objective ``name`` with keyword hyper-parameters.
 
@@ -37,7 +42,7 @@ def create(name: str, **params: Any) -> nn.Module:
     accepted = parameters_of(cls)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise TypeError(
+        raise ObjectiveParameterError(
             f"objective {name!r} has no parameter(s) {', '.join(unknown)}; "
             f"it accepts: {', '.join(f'{k}={v!r}' for k, v in accepted.items()) or 'nothing'}"
         )
