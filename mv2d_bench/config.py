@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 import types
 import typing
@@ -32,6 +33,11 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+MAX_SEED = 2**63 - 1
+"""Seeds are 64-bit signed integers (what TOML, torch and the run records hold)."""
+SEED_RANGE = "an integer in 0..2**63-1"
 
 
 class ConfigError(ValueError):
@@ -233,6 +239,26 @@ def build_section(cls: type, values: dict[str, Any], source: Any, table: str) ->
     return cls(**kwargs)
 
 
+def parse_seeds(text: str, what: str = "--seeds") -> list[int]:
+    """A comma-separated list of distinct seeds ("0,1,2")."""
+    expected = f"comma-separated distinct integers in 0..2**63-1 (e.g. 0,1,2); got {text!r}"
+    items = [x.strip() for x in str(text).split(",")]
+    if not text.strip() or any(not x for x in items):
+        raise ConfigError(f"{what}: expected {expected}")
+    seeds = []
+    for x in items:
+        try:
+            seed = int(x)
+        except ValueError:
+            raise ConfigError(f"{what}: {x!r} is not an integer; expected {expected}") from None
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"{what}: {seed} is out of range; expected {expected}")
+        if seed in seeds:
+            raise ConfigError(f"{what}: seed {seed} is listed twice; expected {expected}")
+        seeds.append(seed)
+    return seeds
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: a TOML value, or the text itself when it is not one (a bare word)."""
     try:
@@ -241,24 +267,62 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_override(item: str) -> tuple[str, str, Any]:
+def parse_override(item: str, source: str = "--set") -> tuple[str, str, Any]:
     if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected table.key=value")
+        raise ConfigError(f"{source} {item!r}: expected table.key=value")
     path, _, raw = item.partition("=")
     path = path.strip()
     if path.count(".") != 1 or not all(path.split(".")):
-        raise ConfigError(f"--set {item!r}: expected table.key=value (e.g. train.lr=1e-4)")
+        raise ConfigError(f"{source} {item!r}: expected table.key=value (e.g. train.lr=1e-4)")
     table, key = path.split(".")
     return table, key, parse_value(raw.strip())
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = {
+    b"\x00\x00\xfe\xff": "UTF-32 (big-endian)",
+    b"\xff\xfe\x00\x00": "UTF-32 (little-endian)",
+    b"\xfe\xff": "UTF-16 (big-endian)",
+    b"\xff\xfe": "UTF-16 (little-endian)",
+}
+
+
+def read_toml_text(path: str | Path, what: str = "config file") -> str:
+    """The text of a TOML file: UTF-8 (a leading UTF-8 byte-order mark is dropped, as editors
+    on Windows write one). A missing file, a folder, UTF-16/32 or other non-UTF-8 bytes are a
+    :class:`ConfigError` naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a TOML {what}")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    for bom, name in _OTHER_BOMS.items():
+        if data.startswith(bom):
+            raise ConfigError(
+                f"{path}: the file is {name} text; expected UTF-8 (TOML files are UTF-8: "
+                "save it again as UTF-8)"
+            )
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; expected a UTF-8 "
+            "text file (TOML)"
+        ) from None
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    path = Path(path)
+    text = read_toml_text(path, what)
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
@@ -275,7 +339,7 @@ def merge_raw(base: dict[str, Any], extra: dict[str, Any], source: str) -> dict[
 
 def load_config(
     path: str | Path | None = None,
-    overrides: list[str] | None = None,
+    overrides: list[str | tuple[str, str]] | None = None,
     cli: dict[str, dict[str, Any]] | None = None,
     task_sections: dict[str, type] | None = None,
     raw: dict[str, Any] | None = None,
@@ -305,8 +369,11 @@ def load_config(
             "command line",
         )
     for item in overrides or []:
-        table, key, value = parse_override(item)
-        add({table: {key: value}}, f"--set {table}.{key}")
+        # an override is "table.key=value" (from --set), or (item, source) naming where it was
+        # written (a suite file's 'set')
+        item, source = item if isinstance(item, tuple) else (item, "--set")
+        table, key, value = parse_override(item, source)
+        add({table: {key: value}}, f"{source} {table}.{key}" if source == "--set" else source)
 
     if task_sections is None:
         bench = merged.get("run", {}).get("benchmark", "")
@@ -336,13 +403,18 @@ def load_config(
         benchmark=dict(merged.get("benchmark", {})),
         task={name: build(name, cls) for name, cls in task_sections.items()},
     )
-    validate(cfg)
+    validate(cfg, sources)
     if cfg.run.objective:
         cfg.objective = check_objective_params(cfg.run.objective, cfg.objective, sources)
     return cfg
 
 
-def validate(cfg: RunConfig) -> None:
+def validate(cfg: RunConfig, sources: dict[tuple[str, str], str] | None = None) -> None:
+    """Value checks beyond the types; the message names where the key was set."""
+
+    def where(key: str) -> str:
+        return (sources or {}).get(tuple(key.split(".", 1)), "config")
+
     t = cfg.train
     checks = [
         (t.epochs >= 1, "train.epochs", "an integer >= 1", t.epochs),
@@ -373,8 +445,22 @@ def validate(cfg: RunConfig) -> None:
         (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
         (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
         (t.eval_every >= 1, "train.eval_every", "an integer >= 1", t.eval_every),
-        (cfg.run.seed >= 0, "run.seed", "an integer >= 0", cfg.run.seed),
-        (cfg.data.split_seed >= 0, "data.split_seed", "an integer >= 0", cfg.data.split_seed),
+        (0 <= cfg.run.seed <= MAX_SEED, "run.seed", SEED_RANGE, cfg.run.seed),
+        (
+            0 <= cfg.data.split_seed <= MAX_SEED,
+            "data.split_seed",
+            SEED_RANGE,
+            cfg.data.split_seed,
+        ),
+        (
+            cfg.run.threads >= 0,
+            "run.threads",
+            "an integer >= 0 (0: torch's default)",
+            cfg.run.threads,
+        ),
+        (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
+        (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
+        (t.grad_clip >= 0, "train.grad_clip", "a number >= 0 (0: no clipping)", t.grad_clip),
         (
             len(cfg.data.fractions) == 3,
             "data.fractions",
@@ -384,7 +470,24 @@ def validate(cfg: RunConfig) -> None:
     ]
     for ok, key, expected, got in checks:
         if not ok:
-            raise ConfigError(f"config: '{key}' must be {expected}; got {got!r}")
+            raise ConfigError(f"{where(key)}: '{key}' must be {expected}; got {got!r}")
+    for key, value in (("train.lr", t.lr), ("train.lr_gamma", t.lr_gamma)):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where(key)}: '{key}' must be a finite number; got {value!r}")
+    _check_device(cfg.run.device, where("run.device"))
+
+
+def _check_device(name: str, where: str) -> None:
+    import torch
+
+    if name == "auto":
+        return
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(
+            f"{where}: 'run.device' must be cpu, cuda, cuda:N or auto; got {name!r}"
+        ) from None
 
 
 def check_objective_params(

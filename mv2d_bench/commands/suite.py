@@ -68,7 +68,7 @@ def _worker(config, out_dir: str) -> tuple[str | None, str | None, float]:
 def _suite(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mv2d_bench.config import run_key
+    from mv2d_bench.config import parse_seeds, run_key
     from mv2d_bench.harness.runner import open_benchmark
     from mv2d_bench.harness.suite import (
         PlannedRun,
@@ -101,8 +101,8 @@ def _suite(args: argparse.Namespace) -> int:
             known = ", ".join(repr(s.name) for s in suite.settings)
             raise LookupError(f"{args.file}: no setting {name!r} in this suite; known: {known}")
     seeds = suite.seeds
-    if args.seeds:
-        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    if args.seeds is not None:
+        seeds = parse_seeds(args.seeds)
     for b in benches:
         registry("benchmarks").entry(b.name)  # unknown names fail before anything runs
     for s in settings:

@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mv2d_bench.config import ConfigError, RunConfig, load_config, read_toml, run_key
+from mv2d_bench.config import (
+    MAX_SEED,
+    ConfigError,
+    RunConfig,
+    load_config,
+    read_toml,
+    run_key,
+)
 
 SUITE_KEYS = {"name", "config", "benchmarks", "seeds", "objectives", "set"}
 SETTING_KEYS = {"name", "objective", "set"}
@@ -101,7 +108,7 @@ def _unknown(d: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
-    raw = read_toml(path)
+    raw = read_toml(path, "suite file")
     _unknown(raw, {"suite", "setting"}, str(path))
     s = raw.get("suite")
     if not isinstance(s, dict):
@@ -125,9 +132,15 @@ def load_suite(path: str | Path) -> Suite:
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
+        or not all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_SEED for x in seeds
+        )
+        or len(set(seeds)) != len(seeds)
     ):
-        raise ConfigError(f"{path}: 'suite.seeds' must be a non-empty list of integers >= 0")
+        raise ConfigError(
+            f"{path}: 'suite.seeds' must be a non-empty list of distinct integers in "
+            f"0..2**63-1; got {seeds!r}"
+        )
     settings = []
     for i, st in enumerate(raw.get("setting") or []):
         where = f"{path}: setting[{i}]"
@@ -163,8 +176,9 @@ def load_suite(path: str | Path) -> Suite:
     )
 
 
-def _items(d: dict[str, Any]) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in d.items()]
+def _items(d: dict[str, Any], source: str) -> list[tuple[str, str]]:
+    """``set`` entries as overrides that name where they were written."""
+    return [(f"{k}={json.dumps(v)}", source) for k, v in d.items()]
 
 
 def plan_config(
@@ -174,7 +188,11 @@ def plan_config(
     seed: int,
     cli_overrides: list[str] | None = None,
 ) -> RunConfig:
-    overrides = _items(suite.overrides) + _items(bench.overrides) + _items(setting.overrides)
+    overrides = (
+        _items(suite.overrides, f"{suite.path}: [suite] set")
+        + _items(bench.overrides, f"{suite.path}: benchmark {bench.name!r} set")
+        + _items(setting.overrides, f"{suite.path}: setting {setting.name!r} set")
+    )
     cli = {"run": {"benchmark": bench.name, "objective": setting.objective, "seed": seed}}
     if bench.root:
         root = Path(bench.root)

@@ -144,6 +144,18 @@ class Split:
             per_class={str(k): list(v) for k, v in d.get("per_class", {}).items()},
         )
 
+    def require_nonempty(self, parts: tuple[str, ...] = _PARTS, source: str = "config") -> None:
+        """Raise ValueError naming ``data.fractions`` when one of ``parts`` holds no item."""
+        empty = [p for p in parts if len(getattr(self, p)) == 0]
+        if empty:
+            sizes = "/".join(str(len(getattr(self, p))) for p in _PARTS)
+            raise ValueError(
+                f"{source}: 'data.fractions' {list(self.fractions)} leaves the "
+                f"{' and '.join(empty)} split empty ({self.n_samples} samples -> train/val/test "
+                f"{sizes}, rounded down per class); expected fractions that give every split "
+                "at least one sample"
+            )
+
     def check(self, labels: np.ndarray) -> None:
         """Raise ValueError unless this split was made for ``labels``."""
         if self.labels_sha256 and labels_digest(labels) != self.labels_sha256:

@@ -133,7 +133,7 @@ class MvcTask(Task):
     def setup(self) -> None:
         data = self.benchmark.load()
         if not isinstance(data, MvcData):
-            raise TypeError(
+            raise DataError(
                 f"benchmark {self.benchmark.name!r}: load() returned {type(data).__name__}; "
                 "the MVC task expects MvcData"
             )
@@ -141,6 +141,7 @@ class MvcTask(Task):
         self.protocol = protocols.get(PROTOCOL)
         cfg = self.config.data
         self.split = data.make_split(cfg.split_seed, tuple(cfg.fractions))
+        self.split.require_nonempty()
         views = data.views
         if cfg.standardize:
             self.stats = fit_standardizer(views, self.split.train)
