@@ -634,20 +634,8 @@ class ReidProtocol(Protocol):
         self.dtype = dtype
         self.block_size = block_size
 
-    def score_npz(self, path: str) -> Any:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in self.npz_keys if k not in data.files]
-            if missing:
-                raise ValueError(
-                    f"{path}: missing key(s) {', '.join(missing)} for protocol {self.id}; "
-                    f"expected: {', '.join(self.npz_keys)} (found: {', '.join(data.files)})"
-                )
-            keys = list(self.npz_keys) + [k for k in self.optional_npz_keys if k in data.files]
-            arrays = {k: data[k] for k in keys}
-        try:
-            return self.score(**arrays)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+    def validate_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+        self.check_arrays(**{k: arrays[k] for k in self.npz_keys})
 
     def check_arrays(self, **arrays: Any) -> dict[str, Any]:
         """Validate shapes and types. Features stay as given (a tensor stays on its device;

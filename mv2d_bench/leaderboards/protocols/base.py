@@ -228,14 +228,27 @@ class Protocol:
         """Cat-state protocols: the exact engine over a complete split, in dataset order."""
         raise NotImplementedError(f"protocol {self.id} has no whole-split engine")
 
+    def validate_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+        """Raise ValueError (naming the key) for arrays this protocol cannot score; called on
+        every predictions file before scoring. The base class accepts anything."""
+
+    def read_npz(self, path: str) -> dict[str, np.ndarray]:
+        """The arrays of a predictions file (:attr:`npz_keys`, plus the optional keys present),
+        checked by :meth:`validate_inputs`; every problem names the file and the key."""
+        from mv2d_bench.leaderboards.predictions import PredictionsError, read_predictions
+
+        optional = getattr(self, "optional_npz_keys", None) or {}
+        arrays = read_predictions(path, list(self.npz_keys), list(optional), self.id)
+        try:
+            self.validate_inputs(arrays)
+        except ValueError as exc:
+            raise PredictionsError(f"{path}: {exc}") from None
+        return arrays
+
     def score_npz(self, path: str) -> Score:
-        """Score a predictions file holding :attr:`npz_keys`; a missing key names the file."""
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in self.npz_keys if k not in data.files]
-            if missing:
-                raise ValueError(
-                    f"{path}: missing key(s) {', '.join(missing)} for protocol {self.id}; "
-                    f"expected: {', '.join(self.npz_keys)} (found: {', '.join(data.files)})"
-                )
-            arrays: dict[str, Any] = {k: data[k] for k in self.npz_keys}
-        return self.score(**arrays)
+        """Score a predictions file holding :attr:`npz_keys` (see :meth:`read_npz`)."""
+        arrays = self.read_npz(path)
+        try:
+            return self.score(**arrays)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
