@@ -87,16 +87,11 @@ def _open(args) -> Any:
 
 
 def _verify(args) -> int:
-    from mv2d_bench.loaders.base import DataError
-
     try:
         bench = _open(args)
-    except DataError as exc:
-        if not args.json:
-            raise
-        print(json.dumps({"benchmark": args.name, "ok": False, "error": str(exc)}, indent=2))
-        return 2
-    report = bench.verify()
+        report = bench.verify()
+    except Exception as exc:  # noqa: BLE001 - with --json a failure is JSON too
+        return _json_failure(args, exc, {"benchmark": args.name})
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0 if report.get("ok") else 1
@@ -161,8 +156,26 @@ def inspect_file(path: Path, views_key=None, labels_key=None, orientation="auto"
     return report
 
 
+def _json_failure(args, exc: Exception, fields: dict[str, Any]) -> int:
+    """With --json, a user-facing error is printed as ``{..., "ok": false, "error": ...}`` on
+    standard output (and the one line on standard error), exit 2; otherwise it propagates."""
+    import sys
+
+    from mv2d_bench.cli import EXIT_USAGE, PROG, user_error
+
+    message = user_error(exc)
+    if not args.json or message is None:
+        raise exc
+    print(json.dumps({**fields, "ok": False, "error": message}, indent=2))
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _inspect(args) -> int:
-    report = inspect_file(args.file, args.views_key, args.labels_key, args.orientation)
+    try:
+        report = inspect_file(args.file, args.views_key, args.labels_key, args.orientation)
+    except Exception as exc:  # noqa: BLE001 - with --json a failure is JSON too
+        return _json_failure(args, exc, {"file": str(args.file)})
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if report["ok"] else 1

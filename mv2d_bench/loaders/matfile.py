@@ -79,17 +79,37 @@ def mat_format(path: str | Path) -> str:
 
 
 # -- MATLAB v5 through scipy ---------------------------------------------------------------------
+# What scipy's v5 reader raises on damaged bytes (TypeError "Expecting matrix here",
+# IndexError, KeyError ... from inside its parser), besides its own MatReadError.
+V5_READ_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    zlib.error,
+    struct.error,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+)
+
+
 def _load_v5(path: Path) -> dict[str, Any]:
     import scipy.io
     from scipy.io.matlab import MatReadError
 
+    from mv2d_bench.loaders.matv5_check import check_v5_structure
+
+    check_v5_structure(path)  # damaged tags crash scipy's reader instead of raising
     try:
         return {
             k: v
             for k, v in scipy.io.loadmat(path, mat_dtype=False).items()
             if not k.startswith("__")
         }
-    except (MatReadError, ValueError, OSError, EOFError, zlib.error, struct.error) as exc:
+    except (MatReadError, *V5_READ_ERRORS) as exc:
         raise DataError(
             f"{path}: cannot read MATLAB v5 data ({type(exc).__name__}: {exc}); the file is "
             "truncated or corrupt - expected a complete .mat file"
