@@ -15,9 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="'verify NAME' checks a benchmark's data (structure, view dimensions, sample "
         "and class counts, sha256 against the data card where known) and exits non-zero on any "
         "failed check. 'inspect FILE' shows what a .mat (v5 or v7.3) or HDF5 file holds and how it "
-        "reads as multi-view data. 'prepare NAME' builds the benchmark's cache, if it has one.",
+        "reads as multi-view data. 'export NAME' writes a multi-view classification benchmark as "
+        "a Hugging Face dataset or parquet files. 'prepare NAME' builds the benchmark's cache, "
+        "if it has one.",
     )
-    dsub = p.add_subparsers(dest="action", metavar="{verify,inspect,prepare}", required=True)
+    dsub = p.add_subparsers(dest="action", metavar="{verify,inspect,export,prepare}", required=True)
 
     vp = dsub.add_parser("verify", help="check a benchmark's data against its data card")
     vp.add_argument("name", help="benchmark name (see 'mv2d-bench benchmarks list')")
@@ -45,6 +47,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ip.add_argument("--json", action="store_true", help="print the report as JSON")
     ip.set_defaults(func=_inspect)
+
+    ep = dsub.add_parser(
+        "export",
+        help="write a multi-view classification benchmark as a Hugging Face dataset or parquet",
+        description="Write benchmark NAME's data with the protocol's split as a Hugging Face "
+        "dataset: --format hf saves a datasets.DatasetDict (save_to_disk; read it back with "
+        "datasets.load_from_disk or the 'hf' benchmark), --format parquet writes train.parquet, "
+        "validation.parquet and test.parquet. One float32 sequence column per view (named after "
+        "the view), 'label' (a ClassLabel with the class names) and 'sample_index' (the row's "
+        "position in the benchmark); the split id and sha256, the data sha256, the content "
+        "sha256 and the data card go into the dataset's info. Everything is written into a "
+        "hidden folder beside DIR and renamed to DIR at the end, so an interrupted export "
+        "leaves nothing at DIR. DIR must not exist or be empty. Nothing is downloaded.",
+    )
+    ep.add_argument("name", help="a multi-view classification benchmark (hand, mvmat, ...)")
+    ep.add_argument(
+        "--root",
+        type=Path,
+        help="the data (a file or folder); default: $MV2D_DATA/<benchmark's folder>, then the "
+        "benchmark's default location",
+    )
+    ep.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a benchmark option, e.g. views=pix,fou (see 'mv2d-bench benchmarks show NAME')",
+    )
+    ep.add_argument("--format", required=True, choices=("hf", "parquet"), dest="fmt")
+    ep.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="new folder")
+    ep.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the protocol's per-class split (default 0, as data.split_seed)",
+    )
+    ep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ep.add_argument("--json", action="store_true", help="print the export's metadata as JSON")
+    ep.set_defaults(func=_export)
 
     pp = dsub.add_parser("prepare", help="build the benchmark's cache (atomically)")
     pp.add_argument("name")
@@ -208,6 +249,34 @@ def _inspect(args) -> int:
         print(f"  {v['field']:<{width}} {v['dim']:>7} features  {kind:<6} stored {v['stored']}")
     if report["ignored_keys"]:
         print(f"  ignored: {', '.join(report['ignored_keys'])}")
+    return 0
+
+
+def _export(args) -> int:
+    from mv2d_bench.loaders.hf_export import check_output, export
+    from mv2d_bench.registry import registry
+
+    check_output(args.output.expanduser())  # before reading any data
+    cls = registry("benchmarks").load(args.name)
+    if getattr(cls, "family", "") != "mvc":
+        raise ValueError(
+            f"{args.name}: a {cls.family or '?'} benchmark; only multi-view classification "
+            "benchmarks (family mvc) can be exported"
+        )
+    bench = cls(root=args.root, **parse_options(args.option))
+    block = export(
+        bench, args.output, args.fmt, split_seed=args.split_seed, progress=not args.no_progress
+    )
+    out = args.output.expanduser().absolute()
+    if args.json:
+        print(json.dumps({"path": str(out), "format": args.fmt, **block}, indent=2))
+        return 0
+    counts = ", ".join(f"{n} {k}" for k, n in block["split"]["counts"].items())
+    views = ", ".join(f"{v['name']} {v['dim']}" for v in block["views"])
+    print(f"{args.name}: {block['n_samples']} samples ({counts}), views {views}")
+    print(f"  split {block['split']['split_id']}  sha256 {block['split']['sha256']}")
+    print(f"  content sha256 {block['content_sha256']}  (data sha256 {block['data_sha256']})")
+    print(out)
     return 0
 
 

@@ -134,6 +134,33 @@ def validate_views(views: list[Any], labels: np.ndarray, path: Any, names: list[
             )
 
 
+CONTENT_DIGEST_VERSION = "mv2d-bench/mvc-content/v1"
+
+
+def float32_rows(x: Any, rows: Any) -> np.ndarray:
+    """Rows of a view (dense or sparse) as a C-contiguous float32 array."""
+    part = x[rows]
+    if sp.issparse(part):
+        part = part.toarray()
+    return np.ascontiguousarray(part, dtype=np.float32)
+
+
+def content_sha256(views: list[Any], labels: np.ndarray, chunk_rows: int = 4096) -> str:
+    """sha256 of what a run sees: every view as float32 (little-endian, samples in order) and
+    the int64 labels, each preceded by its shape. Independent of the file format the data came
+    in (a .mat file, a Hugging Face dataset, parquet files) and of the view names."""
+    h = hashlib.sha256(CONTENT_DIGEST_VERSION.encode() + b"\n")
+    n = int(np.asarray(labels).shape[0])
+    for x in views:
+        h.update(f"view {x.shape[0]} x {x.shape[1]}\n".encode())
+        for start in range(0, n, chunk_rows):
+            block = float32_rows(x, slice(start, min(start + chunk_rows, n)))
+            h.update(block.astype("<f4", copy=False).tobytes())
+    h.update(f"labels {n}\n".encode())
+    h.update(np.asarray(labels, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
 def digest_files(files: dict[str, str]) -> str:
     """sha256 over the sorted ``"<sha256>  <relative path>"`` lines (a SHA256SUMS listing)."""
     text = "".join(f"{files[k]}  {k}\n" for k in sorted(files))

@@ -80,6 +80,11 @@ def _digest(train, val, test) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def digest_parts(train, val, test) -> str:
+    """The ``sha256`` a :class:`Split` of these index parts has (each part sorted)."""
+    return _digest(*(np.sort(np.asarray(p, dtype=np.int64)) for p in (train, val, test)))
+
+
 def labels_digest(labels: np.ndarray) -> str:
     """sha256 of the labels as little-endian int64 (ties a split to the data it was made for)."""
     return hashlib.sha256(np.asarray(labels, dtype="<i8").tobytes()).hexdigest()
