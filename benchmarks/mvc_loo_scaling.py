@@ -1,8 +1,9 @@
 """MV2D's loss and leave-one-out fusion at 12 views vs 6 views (forward + backward).
 
 One process, side by side: for n = 6 and n = 12 views (batch 64, z_dim 128, 10 classes, the
-paper preset's relation fuse), time LeaveOneOutFusion(RelationFuse) producing the fused and the
-n leave-one-out logits plus the MV2D objective (sufficiency + consistency), then backward.
+paper preset's fusion, ``--fusion`` to pick another), time the fusion producing the fused and
+the n leave-one-out logits in one call (frozen parameters for the leave-one-out rows, the
+default gradient path) plus the MV2D objective (sufficiency + consistency), then backward.
 Rounds interleave the two sizes; medians are reported. Goal (issue 3): <= 2.5 x.
 
     python benchmarks/mvc_loo_scaling.py [--rounds 200] [--threads 1]
@@ -22,29 +23,32 @@ import torch
 
 from mv2d_bench import objectives
 from mv2d_bench.config import read_toml
-from mv2d_bench.models.fusion import LeaveOneOutFusion
-from mv2d_bench.models.mvnncor import RelationFuse
+from mv2d_bench.models.mvc_fusion import build_fusion, fuse_views
 from mv2d_bench.views import ViewOutputs
 
 GOAL = 2.5
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "paper" / "mvc.toml"
 
 
-def make(n: int, batch: int, dim: int, classes: int, rank: int = 32, hidden: int = 128):
+def make(n: int, batch: int, dim: int, classes: int, rank: int, hidden: int, fusion_name: str):
     torch.manual_seed(n)
-    fusion = LeaveOneOutFusion(RelationFuse(n, dim, classes, rank=rank, hidden=hidden))
+    fusion = build_fusion(fusion_name, n, dim, classes, hidden=hidden, dropout=0.5, rank=rank)
     objective = objectives.create("mv2d")
-    reps = [torch.randn(batch, dim, requires_grad=True) for _ in range(n)]
+    reps = torch.randn(batch, n, dim, requires_grad=True)
     obs = [torch.randn(batch, classes, requires_grad=True) for _ in range(n)]
     rep_logits = [torch.randn(batch, classes, requires_grad=True) for _ in range(n)]
     target = torch.randint(0, classes, (batch,))
 
     def step() -> None:
-        fused, loo = fusion(reps, loo=True)
+        res = fuse_views(fusion, reps, loo=True, split=True)
         out = ViewOutputs(
-            obs_logits=obs, rep_logits=rep_logits, fused_logits=fused, loo_logits=loo, target=target
+            obs_logits=obs,
+            rep_logits=rep_logits,
+            fused_logits=res.fused_for_objective,
+            loo_logits=res.loo,
+            target=target,
         )
-        loss = sum(objective(out).values())
+        loss = sum(objective(out).values()) + torch.nn.functional.cross_entropy(res.fused, target)
         loss.backward()
 
     return step
@@ -58,12 +62,14 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--rank", type=int, default=None, help="default: the paper preset's")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fusion", default=None, help="default: the paper preset's")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = read_toml(PRESET)["model"]
     rank = args.rank or model["relation_rank"]
+    fusion = args.fusion or model["fusion"]
     steps = {
-        n: make(n, args.batch, args.dim, args.classes, rank, model["classifier_hidden"])
+        n: make(n, args.batch, args.dim, args.classes, rank, model["classifier_hidden"], fusion)
         for n in (6, 12)
     }
     for step in steps.values():
@@ -80,7 +86,8 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "what": "LeaveOneOutFusion(RelationFuse) + MV2D objective, forward and backward",
+                "what": f"{fusion} fused + leave-one-out rows + MV2D objective, fwd + bwd",
+                "fusion": fusion,
                 "batch_size": args.batch,
                 "dim": args.dim,
                 "relation_rank": rank,

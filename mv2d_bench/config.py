@@ -94,10 +94,17 @@ class TrainConfig:
     """torch.use_deterministic_algorithms (warn_only) for repeatable runs."""
 
 
+SPLIT_PROCEDURES = ("stratified", "mvnncor")
+
+
 @dataclass
 class DataConfig:
     split_seed: int = 0
-    """Seed of the stratified split (fixed across run seeds, as in the paper's protocol)."""
+    """Seed of the split (fixed across run seeds, as in the paper's protocol)."""
+    split: str = "stratified"
+    """Split procedure: 'stratified' (a platform-stable hash order; protocol mvc/accuracy@1) or
+    'mvnncor' (MvNNcor's per-class random.sample with Python's random.seed(split_seed);
+    mvc/accuracy@2, whose split seeds come from the benchmark's data card)."""
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.2, 0.1])
     standardize: bool = True
     """Standardise each view with statistics of the training split."""
@@ -391,9 +398,12 @@ def load_config(
             raise ConfigError(f"{src}: unknown table [{table}]; expected one of {allowed}")
 
     def build(table: str, cls: type) -> Any:
-        return build_section(
-            cls, merged.get(table, {}), lambda key: sources.get((table, key), "config"), table
-        )
+        values = merged.get(table, {})
+        where = lambda key: sources.get((table, key), "config")  # noqa: E731
+        resolve = getattr(cls, "resolve_section", None)
+        if resolve is not None:  # a section whose dataclass depends on its values (model.name)
+            cls, values = resolve(values, where)
+        return build_section(cls, values, where, table)
 
     cfg = RunConfig(
         run=build("run", RunSection),
@@ -461,6 +471,12 @@ def validate(cfg: RunConfig, sources: dict[tuple[str, str], str] | None = None) 
         (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
         (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
         (t.grad_clip >= 0, "train.grad_clip", "a number >= 0 (0: no clipping)", t.grad_clip),
+        (
+            cfg.data.split in SPLIT_PROCEDURES,
+            "data.split",
+            " or ".join(repr(p) for p in SPLIT_PROCEDURES),
+            cfg.data.split,
+        ),
         (
             len(cfg.data.fractions) == 3,
             "data.fractions",

@@ -40,11 +40,17 @@ def build_record(config: RunConfig, task, result: TrainResult, log_rel: str | No
     fields = task.record_fields()
     entry = registry("objectives").entry(config.run.objective)
     cls = entry.load()
-    metrics: dict[str, Any] = dict(result.test_metrics)
+    test = dict(result.test_metrics)
+    test.update({f"last_epoch_{k}": v for k, v in result.last_test_metrics.items()})
+    metrics: dict[str, Any] = dict(test)
     metrics.update({f"val_{k}": v for k, v in result.val_metrics.items()})
     metrics["best_epoch"] = result.best_epoch
     trial = fields["benchmark"].get("trial") if task.protocol.trial_scope == "split" else None
     per_trial = result.test_score.record_fields(trial)["per_trial"]
+    if result.last_test_metrics and len(per_trial) == 1:  # the last epoch beside the best
+        per_trial[0]["metrics"].update(
+            {f"last_epoch_{k}": v for k, v in result.last_test_metrics.items()}
+        )
     record = {
         "benchmark": fields["benchmark"],
         "protocol": fields["protocol"],

@@ -46,6 +46,9 @@ class TrainResult:
     test_metrics: dict[str, float]
     test_score: Score | None = None
     """The protocol's test score (metrics and per-trial values) of the best epoch."""
+    last_test_metrics: dict[str, float] = field(default_factory=dict)
+    """Test metrics of the last epoch's weights (tasks with ``report_last_epoch``), beside the
+    best-validation epoch's ``test_metrics``."""
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
@@ -187,19 +190,25 @@ class Trainer:
             bar.close()
             if not complete:
                 log.close(complete=False)
+        last_test: dict[str, float] = {}
+        if getattr(task, "report_last_epoch", False):
+            t0 = time.perf_counter()
+            last_test = self._evaluate("test")
+            eval_s += time.perf_counter() - t0
         if best["state"] is not None:
             model.load_state_dict(best["state"])
         t0 = time.perf_counter()
         test = self._evaluate("test")
         test_score = self.scores["test"]
         eval_s += time.perf_counter() - t0
-        log.write("test", best_epoch=best["epoch"], val=best["metrics"], test=test)
+        log.write("test", best_epoch=best["epoch"], val=best["metrics"], test=test, last=last_test)
         self.log_file = log.close(complete=True)
         return TrainResult(
             best_epoch=best["epoch"],
             val_metrics=best["metrics"],
             test_metrics=test,
             test_score=test_score,
+            last_test_metrics=last_test,
             history=history,
             train_seconds=train_s,
             eval_seconds=eval_s,

@@ -84,6 +84,7 @@ class AWA(MatBenchmark):
         "Features/cq-hist) and MvNNcor's dataset/AWADataset.py (Features/<type>/<class>/<file>, "
         "np.loadtxt per file); dims 2688, 2000, 252, 2000, 2000, 2000 as in multi-view AWA "
         "listings. No published checksum is known.",
+        split_seeds=(100, 101, 102, 103, 104),  # MvNNcor's AWADataset.py: random.seed(100)
     )
 
     @property

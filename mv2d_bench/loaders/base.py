@@ -35,6 +35,9 @@ class DataCard:
     checksums: dict[str, str] = field(default_factory=dict)
     """sha256 of files relative to the root, where known."""
     notes: str = ""
+    split_seeds: tuple[int, ...] = ()
+    """The split seeds of the family's multi-split protocol (MVC: mvc/accuracy@2, five seeds;
+    MvNNcor's per-data-set seed first where it has one). Empty: the family's default."""
 
 
 class Benchmark:
@@ -98,6 +101,14 @@ class Benchmark:
 
 
 def describe_class(cls: type[Benchmark]) -> dict[str, Any]:
+    out = _describe(cls)
+    seeds = getattr(cls, "split_seeds", None)  # families with multi-split protocols (MVC)
+    if callable(seeds):
+        out["split_seeds"] = list(seeds())
+    return out
+
+
+def _describe(cls: type[Benchmark]) -> dict[str, Any]:
     return {
         "name": cls.name,
         "version": cls.version,

@@ -45,6 +45,7 @@ class Caltech101(MatBenchmark):
         layout="Caltech101-all.mat with X (1x6 cell: 9144x48, x40, x254, x1984, x512, x928) "
         "and Y (9144x1, 102 classes)",
         notes=NOTES,
+        split_seeds=(200, 201, 202, 203, 204),  # MvNNcor's CaltechDataset.py: random.seed(200)
     )
 
 
@@ -63,4 +64,5 @@ class Caltech20(MatBenchmark):
         layout="Caltech101-20.mat with X (1x6 cell: 2386x48, x40, x254, x1984, x512, x928) "
         "and Y (2386x1, 20 classes)",
         notes=NOTES,
+        split_seeds=(200, 201, 202, 203, 204),  # MvNNcor's CaltechDataset.py: random.seed(200)
     )

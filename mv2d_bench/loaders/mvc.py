@@ -25,6 +25,9 @@ import scipy.sparse as sp
 from mv2d_bench.loaders.base import ENV_ROOT, Benchmark, DataError, describe_class, sha256_file
 from mv2d_bench.loaders.splits import PROTOCOL_FRACTIONS, GivenSplit, Split, make_split
 
+DEFAULT_SPLIT_SEEDS = (0, 1, 2, 3, 4)
+"""The five split seeds of mvc/accuracy@2 for a benchmark whose data card names none."""
+
 
 @dataclass
 class MvcData:
@@ -45,12 +48,15 @@ class MvcData:
     """The split published with the data (a file's train/test variables, a dataset's own
     splits), or None: then the protocol's stratified split is made from the labels."""
 
-    def make_split(self, seed: int, fractions=PROTOCOL_FRACTIONS) -> Split:
+    def make_split(
+        self, seed: int, fractions=PROTOCOL_FRACTIONS, procedure: str = "stratified"
+    ) -> Split:
         """The split a run uses: the given one (validation carved from its training part when it
-        has none) or, without one, the stratified per-class split of the labels."""
+        has none) or, without one, the per-class split of the labels by ``procedure``
+        ('stratified' or MvNNcor's, see :mod:`mv2d_bench.loaders.splits`)."""
         if self.given_split is not None:
             return self.given_split.resolve(self.labels, seed, fractions)
-        return make_split(self.labels, seed, fractions)
+        return make_split(self.labels, seed, fractions, procedure=procedure)
 
     @property
     def n_samples(self) -> int:
@@ -180,7 +186,7 @@ def parse_view_list(value: Any) -> list[str] | None:
 class MvcBenchmark(Benchmark):
     family: ClassVar[str] = "mvc"
     task: ClassVar[str] = "classification"
-    protocols: ClassVar[tuple[str, ...]] = ("mvc/accuracy@1",)
+    protocols: ClassVar[tuple[str, ...]] = ("mvc/accuracy@1", "mvc/accuracy@2")
     n_samples: ClassVar[int | None] = None
     samples_per_class: ClassVar[int | None] = None
     """Set for balanced benchmarks (every class has exactly this many samples)."""
@@ -201,6 +207,12 @@ class MvcBenchmark(Benchmark):
         self.files_read: dict[str, str] = {}
         """relative path -> sha256 of every file the last read touched."""
         super().__init__(root, **options)
+
+    @classmethod
+    def split_seeds(cls) -> tuple[int, ...]:
+        """The split seeds of mvc/accuracy@2: the data card's, else :data:`DEFAULT_SPLIT_SEEDS`."""
+        seeds = cls.card.split_seeds if cls.card is not None else ()
+        return tuple(int(s) for s in seeds) or DEFAULT_SPLIT_SEEDS
 
     # -- root ----------------------------------------------------------------------------------
     def resolve_root(self, root: str | os.PathLike | None) -> Path | None:

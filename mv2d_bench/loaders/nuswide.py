@@ -29,4 +29,5 @@ class NusWideObj(MatBenchmark):
         notes="Samples/classes/dims from multi-view dataset listings ('Samples: 30000; Views: 5; "
         "Features: [64, 225, 144, 73, 128]; Clusters: 31') and the view order ch, cm, corr, edh, "
         "wt of loaders reading X[0,0..4]. No published checksum is known.",
+        split_seeds=(500, 501, 502, 503, 504),  # MvNNcor's NUSWIDEDataset.py: random.seed(500)
     )

@@ -16,12 +16,23 @@ github.com/xujinglin/MvNNcor). A split is a pure function of the labels and an i
   For 200 samples a class gives 140/40/20.
 * **Identity.** ``split_id`` is ``"stratified-70-20-10/seed-N"``; ``sha256`` is the digest of the
   canonical JSON ``{"train":[...],"val":[...],"test":[...]}`` (sorted indices, no spaces).
+
+**MvNNcor's procedure** (``procedure="mvnncor"``, :func:`mvnncor_split`; the split of protocol
+``mvc/accuracy@2``), as its ``dataset/*Dataset.py`` does it: for every class in label order, with
+the class's samples in data-set order at positions 0..n-1, Python's generator is re-seeded with
+``random.seed(seed)``; ``train = random.sample(range(n), int(0.7 * n))``; the remaining positions
+in ascending order form ``rest``; ``val = random.sample(rest, int(2 / 3.0 * len(rest)))``; the
+others are test. The float expressions are MvNNcor's own (``int(0.7 * n)``), so seed 300 on
+Handwritten gives exactly MvNNcor's Hand split (140/40/20 per digit). Python guarantees the
+sequence of ``random.random()`` for a seed, and ``random.sample`` has used the same algorithm
+since Python 3.2; the tests pin the resulting sha256. ``split_id`` is ``"mvnncor/seed-N"``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -30,6 +41,7 @@ import numpy as np
 
 PROTOCOL_FRACTIONS = (0.7, 0.2, 0.1)
 SPLIT_VERSION = 1
+PROCEDURES = ("stratified", "mvnncor")
 _PARTS = ("train", "val", "test")
 
 
@@ -105,10 +117,12 @@ class Split:
     labels_sha256: str = ""
     per_class: dict[str, list[int]] = field(default_factory=dict)
     """class index (as a string) -> [n_train, n_val, n_test]."""
+    procedure: str = "stratified"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "split_id": self.split_id,
+            "procedure": self.procedure,
             "version": SPLIT_VERSION,
             "seed": self.seed,
             "fractions": list(self.fractions),
@@ -147,6 +161,7 @@ class Split:
             n_samples=int(d.get("n_samples", sum(len(p) for p in parts))),
             labels_sha256=d.get("labels_sha256", ""),
             per_class={str(k): list(v) for k, v in d.get("per_class", {}).items()},
+            procedure=str(d.get("procedure", "stratified")),
         )
 
     def require_nonempty(self, parts: tuple[str, ...] = _PARTS, source: str = "config") -> None:
@@ -170,14 +185,60 @@ class Split:
             )
 
 
-def make_split(labels: np.ndarray, seed: int, fractions=PROTOCOL_FRACTIONS) -> Split:
-    """The stratified split of ``labels`` (class per sample) for ``seed`` (see the module doc)."""
+def _check_args(labels: np.ndarray, seed: Any) -> tuple[np.ndarray, int]:
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"make_split: labels must be one-dimensional, got shape {labels.shape}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"make_split: seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    return labels, int(seed)
+
+
+def mvnncor_split(labels: np.ndarray, seed: int) -> Split:
+    """MvNNcor's split of ``labels`` for ``seed`` (see the module docstring)."""
+    labels, seed = _check_args(labels, seed)
+    parts: dict[str, list[int]] = {k: [] for k in _PARTS}
+    per_class: dict[str, list[int]] = {}
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        n = len(members)
+        rng = random.Random(seed)  # the same state as MvNNcor's random.seed(seed)
+        train = set(rng.sample(range(n), int(0.7 * n)))
+        rest = [r for r in range(n) if r not in train]
+        val = set(rng.sample(rest, int(2 / 3.0 * len(rest))))
+        test = [r for r in rest if r not in val]
+        parts["train"] += members[sorted(train)].tolist()
+        parts["val"] += members[sorted(val)].tolist()
+        parts["test"] += members[test].tolist()
+        per_class[str(c.item() if hasattr(c, "item") else c)] = [len(train), len(val), len(test)]
+    arrays = [np.sort(np.asarray(parts[k], dtype=np.int64)) for k in _PARTS]
+    return Split(
+        *arrays,
+        seed=seed,
+        fractions=PROTOCOL_FRACTIONS,
+        split_id=f"mvnncor/seed-{seed}",
+        sha256=_digest(*arrays),
+        n_samples=int(labels.shape[0]),
+        labels_sha256=labels_digest(labels) if np.issubdtype(labels.dtype, np.integer) else "",
+        per_class=per_class,
+        procedure="mvnncor",
+    )
+
+
+def make_split(
+    labels: np.ndarray, seed: int, fractions=PROTOCOL_FRACTIONS, procedure: str = "stratified"
+) -> Split:
+    """The split of ``labels`` (class per sample) for ``seed`` by ``procedure`` (module doc)."""
+    if procedure == "mvnncor":
+        if tuple(_frac(x) for x in fractions) != tuple(_frac(x) for x in PROTOCOL_FRACTIONS):
+            raise ValueError(
+                f"data.fractions: the mvnncor split is MvNNcor's 70 % / 2/3 of the rest; expected "
+                f"[0.7, 0.2, 0.1], got {list(fractions)}"
+            )
+        return mvnncor_split(labels, seed)
+    if procedure != "stratified":
+        raise ValueError(f"data.split: expected one of {', '.join(PROCEDURES)}; got {procedure!r}")
+    labels, seed = _check_args(labels, seed)
     f = _check_fractions(fractions)
     parts: dict[str, list[int]] = {k: [] for k in _PARTS}
     per_class: dict[str, list[int]] = {}

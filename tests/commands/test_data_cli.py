@@ -41,7 +41,8 @@ def test_benchmarks_list_json_covers_every_entry_point(capsys):
     hand = rows["hand"]
     assert hand["status"] == "ok" and hand["family"] == "mvc"
     assert hand["view_dims"] == [240, 76, 216, 47, 64, 6] and hand["num_classes"] == 10
-    assert hand["protocols"] == ["mvc/accuracy@1"] and hand["samples"] == 2000
+    assert hand["protocols"] == ["mvc/accuracy@1", "mvc/accuracy@2"] and hand["samples"] == 2000
+    assert hand["split_seeds"] == [300, 301, 302, 303, 304]  # MvNNcor's Hand seed first
     assert rows["caltech101"]["num_classes"] == 102 and rows["caltech101"]["samples"] == 9144
     assert rows["nuswideobj"]["view_dims"] == [64, 225, 144, 73, 128]
     assert rows["awa"]["view_dims"] == [2688, 2000, 252, 2000, 2000, 2000]

@@ -55,7 +55,7 @@ def test_run_writes_a_filled_record_and_prints_its_path_last(tmp_path, capsys):
         "distribution": "mv2d-bench",
         "distribution_version": rec["environment"]["package_version"],
     }
-    assert rec["model"]["name"] == "mvnncor" and rec["model"]["params"]["z_dim"] == 4
+    assert rec["model"]["name"] == "multiview-ib" and rec["model"]["params"]["z_dim"] == 4
     assert rec["model"]["params"]["view_dims"] == [6, 6, 6]
     assert rec["model"]["param_count"] > 0
     assert rec["seed"] == 3 and rec["config"]["run"]["seed"] == 3
@@ -64,7 +64,9 @@ def test_run_writes_a_filled_record_and_prints_its_path_last(tmp_path, capsys):
     m = rec["metrics"]
     assert 0.0 <= m["accuracy"] <= 100.0 and m["best_epoch"] in (1, 2)
     assert "val_accuracy" in m
-    assert rec["per_trial"] == [{"trial": 1, "metrics": {"accuracy": m["accuracy"]}}]
+    assert "last_epoch_accuracy" in m  # the last epoch's test accuracy beside the best one
+    trial = {"accuracy": m["accuracy"], "last_epoch_accuracy": m["last_epoch_accuracy"]}
+    assert rec["per_trial"] == [{"trial": 1, "metrics": trial}]
     assert rec["cost"]["train_seconds"] > 0 and rec["cost"]["steps_per_second"] > 0
     log = path.parent / rec["artifacts"]["log"]
     events = [json.loads(line)["event"] for line in log.read_text().splitlines()]

@@ -12,7 +12,6 @@ from mv2d_bench import loaders
 from mv2d_bench.config import load_config
 from mv2d_bench.harness.runner import make_task
 from mv2d_bench.harness.seeding import generator
-from mv2d_bench.harness.tasks.mvc import batch_hard_triplet_views
 from mv2d_bench.harness.trainer import Trainer
 from mv2d_bench.loaders import DataNotFoundError
 from mv2d_bench.models.reid_losses import batch_hard_triplet
@@ -63,17 +62,6 @@ def test_standardisation_uses_training_rows_only():
     assert task.parts["test"][0][0].data.mean(0).abs().max() > 1e-3
 
 
-def test_batched_triplet_equals_the_reid_loss_per_view():
-    torch.manual_seed(0)
-    feats = torch.randn(3, 20, 5)
-    labels = torch.randint(0, 4, (20,))
-    per_view = [batch_hard_triplet(f, labels, margin=0.3) for f in feats]
-    # equal anchor counts per view, so the mean over views and anchors is the mean of means
-    torch.testing.assert_close(
-        batch_hard_triplet_views(feats, labels, 0.3), torch.stack(per_view).mean()
-    )
-
-
 def test_loss_terms_equal_direct_cross_entropies():
     task = synthetic_task("loss.rank=0.5", "loss.ce_rep=2.0")
     torch.manual_seed(0)
@@ -87,9 +75,14 @@ def test_loss_terms_equal_direct_cross_entropies():
     torch.testing.assert_close(terms["ce_obs"], obs)
     torch.testing.assert_close(terms["ce_rep"], 2.0 * rep)
     torch.testing.assert_close(terms["ce_fused"], F.cross_entropy(out.fused_logits, y))
-    ref = torch.stack([batch_hard_triplet(z, y, 0.3) for z in out.rep]).mean()
+    # the rank loss: every view of v and of z (loss.rank_on = ["obs", "rep"]) alike
+    ref = torch.stack([batch_hard_triplet(f, y, 0.3) for f in out.obs + out.rep]).mean()
     torch.testing.assert_close(terms["rank"], 0.5 * ref)
     assert out.loo_logits is None  # not asked for
+    only_z = synthetic_task("loss.rank=0.5", "loss.rank_on=['rep']")
+    terms = only_z.losses(model, out, batch)
+    ref = torch.stack([batch_hard_triplet(z, y, 0.3) for z in out.rep]).mean()
+    torch.testing.assert_close(terms["rank"], 0.5 * ref)
 
 
 def test_no_bottleneck_has_no_rep_head_term():

@@ -123,25 +123,25 @@ def test_same_config_on_another_split_is_kept_apart_with_a_note(tmp_path):
     assert any("2 different splits" in n for n in lb["boards"][0]["notes"])
 
 
-class MvcAccuracyV2(MvcAccuracy):
-    id: ClassVar[str] = "mvc/accuracy@2"
+class MvcAccuracyV9(MvcAccuracy):
+    id: ClassVar[str] = "mvc/accuracy@9"
 
 
 def test_protocol_versions_are_never_averaged(tmp_path):
     write_suite(tmp_path, {"mv2d": [1, 1, 0, 2, 1]})
-    write_suite(tmp_path, {"mv2d": [9, 9, 9, 9, 9]}, protocol="mvc/accuracy@2")
-    with installed_protocol(MvcAccuracyV2):
+    write_suite(tmp_path, {"mv2d": [9, 9, 9, 9, 9]}, protocol="mvc/accuracy@9")
+    with installed_protocol(MvcAccuracyV9):
         lb = B.build(B.load_records([tmp_path]))
     by_protocol = {b["protocol"]: b for b in lb["boards"]}
-    assert set(by_protocol) == {"mvc/accuracy@1", "mvc/accuracy@2"}
+    assert set(by_protocol) == {"mvc/accuracy@1", "mvc/accuracy@9"}
     v1 = by_protocol["mvc/accuracy@1"]["entries"][0]["metrics"]["accuracy"]
-    v2 = by_protocol["mvc/accuracy@2"]["entries"][0]["metrics"]["accuracy"]
+    v2 = by_protocol["mvc/accuracy@9"]["entries"][0]["metrics"]["accuracy"]
     assert v1["mean"] == pytest.approx(99.5) and v2["mean"] == pytest.approx(95.5)
 
 
 def test_a_record_under_an_uninstalled_protocol_version_stops_the_build(tmp_path):
-    write_suite(tmp_path, {"mv2d": [1]}, protocol="mvc/accuracy@2")
-    with pytest.raises(B.BuildError, match="protocol version mismatch: mvc/accuracy@2"):
+    write_suite(tmp_path, {"mv2d": [1]}, protocol="mvc/accuracy@9")
+    with pytest.raises(B.BuildError, match="protocol version mismatch: mvc/accuracy@9"):
         B.build(B.load_records([tmp_path]))
 
 

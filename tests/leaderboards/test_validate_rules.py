@@ -152,13 +152,13 @@ def test_one_split_id_with_two_index_lists(tmp_path):
 
 def test_protocol_version_mismatch(good, tmp_path):
     runs, lb = good
-    f = dump(tmp_path, record_with(mvc_record("hand", "mv2d"), protocol="mvc/accuracy@2"))
+    f = dump(tmp_path, record_with(mvc_record("hand", "mv2d"), protocol="mvc/accuracy@9"))
     (v,) = validate_paths([f])[0]
     assert v.path == "$.protocol"
-    assert "protocol version mismatch: mvc/accuracy@2 is not installed" in v.message
+    assert "protocol version mismatch: mvc/accuracy@9 is not installed" in v.message
     assert "mvc/accuracy@1" in v.message
     lb = copy.deepcopy(lb)
-    lb["boards"][0]["entries"][1]["runs"][4]["protocol"] = "mvc/accuracy@2"
+    lb["boards"][0]["entries"][1]["runs"][4]["protocol"] = "mvc/accuracy@9"
     got = leaderboard_violations(lb, "lb.json")
     assert paths(got) == {("lb.json", "$.boards[0].entries[1].runs[4].protocol")}
     assert any(v.message.startswith("protocol version mismatch") for v in got)

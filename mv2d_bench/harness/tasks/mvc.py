@@ -1,26 +1,37 @@
-"""The multi-view classification (MVC) task: MvNNcor + bottlenecks on in-memory feature views.
+"""The multi-view classification (MVC) task: multi-view networks on in-memory feature views.
+
+Models (``[model]``, :mod:`mv2d_bench.harness.tasks.mvc_sections`): ``multiview-ib`` (the MV2D
+paper's network: MvNNcor-style encoders, Gaussian bottlenecks, ``model.fusion``) and ``mvnncor``
+(the released MvNNcor).
 
 Data path: the benchmark's :class:`~mv2d_bench.loaders.mvc.MvcData` is split per class
-(``data.split_seed``, ``data.fractions``), each view standardised with training statistics and
+(``data.split``, ``data.split_seed``, ``data.fractions``), each view standardised with training
+statistics (``data.standardize``; MvNNcor does not standardise) and
 kept in memory as one float32 tensor per view and split. An epoch draws one permutation from the
 trainer's generator, gathers each training view once in that order, and yields contiguous
 slices of ``train.batch_size`` rows (no per-item collation). Views too large to hold densely
 (sparse Reuters) stay ``scipy.sparse`` and are densified one batch at a time.
 
-Task loss (``[loss]``, :class:`MvcLossConfig`)::
+Task loss of ``multiview-ib`` (``[loss]``, :class:`MvcLossConfig`)::
 
     ce_obs   * mean_i CE(P_vi, y)        cross-entropy on each observation head
     ce_rep   * mean_i CE(P_zi, y)        on each bottleneck head (not with the bottleneck off)
-    ce_fused * CE(P_Z, y)                on the relation-fused prediction
-    rank     * mean_i triplet(z_i, y)    batch-hard margin ranking loss on each representation
+    ce_fused * CE(P_Z, y)                on the fused prediction
+    rank     * mean over rank_on of mean_i rank(f_i, y)   f = v and/or z; rank_type: the
+                                         batch-hard triplet or the authors' ranked-list loss
 
-Reported metric: ``accuracy`` (percent) of the fused prediction P_Z (protocol mvc/accuracy@1).
+``mvnncor``'s loss is its own: ``ce_weighted = sum_v w_v^gamma CE_v`` (its view weights move
+after every step, :class:`~mv2d_bench.models.mvc_fusion.view_weights.LossViewWeights`).
+
+Reported metric: ``accuracy`` (percent) of the fused prediction P_Z at the best validation epoch,
+and ``last_epoch_accuracy`` at the last epoch. Protocol: ``mvc/accuracy@1`` for the stratified
+split, ``mvc/accuracy@2`` for MvNNcor's (``data.split = "mvnncor"``, the data card's seeds).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,72 +42,34 @@ from torch import Tensor, nn
 
 from mv2d_bench.harness.evaluation import score_batches
 from mv2d_bench.harness.task import Task
+from mv2d_bench.harness.tasks.mvc_sections import (
+    MultiViewIBConfig,
+    MvcLossConfig,
+    MvcModelSection,
+)
 from mv2d_bench.leaderboards import protocols
 from mv2d_bench.loaders.base import DataError
 from mv2d_bench.loaders.mvc import MvcData
 from mv2d_bench.loaders.standardize import apply_standardizer, fit_standardizer
+from mv2d_bench.models.multiview_ib import MultiViewIB
 from mv2d_bench.models.mvnncor import MvNNcor
+from mv2d_bench.models.rank_losses import batch_hard_triplet_views, ranked_list_views
 from mv2d_bench.views import ViewOutputs
 
+MvcModelConfig = MultiViewIBConfig
+"""The default ``[model]`` dataclass (``multiview-ib``); ``mvnncor`` has :class:`MvNNcorConfig`."""
+
 PROTOCOL = "mvc/accuracy@1"
+PROTOCOLS = {"stratified": "mvc/accuracy@1", "mvnncor": "mvc/accuracy@2"}
+"""The protocol a run is scored under, by its split procedure (``data.split``)."""
 DENSE_LIMIT_BYTES = 1 << 30
 """Sparse views whose dense float32 copy would exceed this stay sparse (densified per batch)."""
-
-
-@dataclass
-class MvcModelConfig:
-    name: str = "mvnncor"
-    hidden: list[int] = field(default_factory=lambda: [512, 256])
-    """Widths of each view's MLP (the last is the observation v_i)."""
-    dropout: float = 0.5
-    bottleneck: bool = True
-    """False: the 'no bottleneck' ablation (z_i = v_i)."""
-    z_dim: int = 128
-    bottleneck_hidden: int = 128
-    """Hidden width of the bottleneck MLP v -> 2 x z_dim (0: one linear map)."""
-    min_std: float = 1e-4
-    relation_rank: int = 16
-    """Rank r of the bilinear view-pair relations."""
-    classifier_hidden: int = 128
-    """Hidden width of each view's classifier inside the fusion."""
-    fusion_dropout: float = 0.5
-
-
-@dataclass
-class MvcLossConfig:
-    ce_obs: float = 1.0
-    ce_rep: float = 1.0
-    ce_fused: float = 1.0
-    rank: float = 1.0
-    rank_margin: float = 0.3
-    label_smoothing: float = 0.0
 
 
 @dataclass
 class MvcBatch:
     views: list[Tensor]
     target: Tensor
-
-
-def batch_hard_triplet_views(feats: Tensor, labels: Tensor, margin: float) -> Tensor:
-    """Batch-hard triplet loss for n views at once: ``feats`` (n, B, d) -> mean over views.
-
-    Per view and anchor: the farthest same-label item (not itself) against the nearest
-    other-label item, ``max(0, d_pos - d_neg + margin)``, averaged over anchors that have both.
-    """
-    sq = feats.pow(2).sum(-1)
-    d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * feats @ feats.transpose(-1, -2)
-    dist = d2.clamp(min=1e-12).sqrt()  # (n, B, B)
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
-    pos, neg = same & ~eye, ~same
-    valid = pos.any(1) & neg.any(1)
-    if not bool(valid.any()):
-        return feats.new_zeros(())
-    hardest_pos = dist.masked_fill(~pos, float("-inf")).amax(-1)
-    hardest_neg = dist.masked_fill(~neg, float("inf")).amin(-1)
-    loss = F.relu(hardest_pos - hardest_neg + margin)  # (n, B)
-    return loss[:, valid].mean()
 
 
 class ViewMatrix:
@@ -123,8 +96,10 @@ class ViewMatrix:
 
 class MvcTask(Task):
     family: ClassVar[str] = "mvc"
-    sections: ClassVar[dict[str, type]] = {"model": MvcModelConfig, "loss": MvcLossConfig}
+    sections: ClassVar[dict[str, type]] = {"model": MvcModelSection, "loss": MvcLossConfig}
     has_validation: ClassVar[bool] = True
+    report_last_epoch: ClassVar[bool] = True
+    """The trainer also evaluates the last epoch's weights on test (``last_epoch_accuracy``)."""
 
     eval_batch_size: int = 4096
     """Items per evaluation batch (batch b of a split goes to rank b % world_size)."""
@@ -138,9 +113,9 @@ class MvcTask(Task):
                 "the MVC task expects MvcData"
             )
         self.data = data
-        self.protocol = protocols.get(PROTOCOL)
         cfg = self.config.data
-        self.split = data.make_split(cfg.split_seed, tuple(cfg.fractions))
+        self.protocol = protocols.get(PROTOCOLS[cfg.split])
+        self.split = data.make_split(cfg.split_seed, tuple(cfg.fractions), cfg.split)
         self.split.require_nonempty()
         views = data.views
         if cfg.standardize:
@@ -192,26 +167,20 @@ class MvcTask(Task):
                 yield MvcBatch([v.take(idx) for v in views], labels[idx])
 
     # -- model ------------------------------------------------------------------------------
-    def model_config(self) -> MvcModelConfig:
+    def model_config(self) -> Any:
         return self.config.section("model")
+
+    @property
+    def protocol_id(self) -> str:
+        return PROTOCOLS[self.config.data.split]
 
     def build_model(self) -> nn.Module:
         mc = self.model_config()
-        if mc.name != "mvnncor":
-            raise ValueError(f"config: 'model.name' must be 'mvnncor' for MVC; got {mc.name!r}")
-        return MvNNcor(
-            self.view_dims,
-            self.num_classes,
-            hidden=mc.hidden,
-            dropout=mc.dropout,
-            bottleneck=mc.bottleneck,
-            z_dim=mc.z_dim,
-            bottleneck_hidden=mc.bottleneck_hidden,
-            min_std=mc.min_std,
-            relation_rank=mc.relation_rank,
-            classifier_hidden=mc.classifier_hidden,
-            fusion_dropout=mc.fusion_dropout,
-        )
+        params = {k: v for k, v in dataclasses.asdict(mc).items() if k != "name"}
+        self.config.section("loss").check(mc.name)
+        if mc.name == "mvnncor":
+            return MvNNcor(self.view_dims, self.num_classes, **params)
+        return MultiViewIB(self.view_dims, self.num_classes, **params)
 
     def forward(self, model: nn.Module, batch: MvcBatch, needs: frozenset[str]) -> ViewOutputs:
         out = model(batch.views, needs)
@@ -222,21 +191,34 @@ class MvcTask(Task):
         lc: MvcLossConfig = self.config.section("loss")
         y, n = outputs.target, outputs.n_views
         ls = lc.label_smoothing
+        if isinstance(model, MvNNcor):
+            return {"ce_weighted": model.loss(outputs, y, ls)}
         terms: dict[str, Tensor] = {}
         if lc.ce_obs:
-            logits = torch.cat(outputs.obs_logits)
+            logits = outputs.task_obs_logits.reshape(-1, outputs.task_obs_logits.shape[-1])
             terms["ce_obs"] = lc.ce_obs * F.cross_entropy(logits, y.repeat(n), label_smoothing=ls)
-        if lc.ce_rep and outputs.rep_logits is not outputs.obs_logits:
-            logits = torch.cat(outputs.rep_logits)
+        if lc.ce_rep and outputs.task_rep_logits is not None:
+            logits = outputs.task_rep_logits.reshape(-1, outputs.task_rep_logits.shape[-1])
             terms["ce_rep"] = lc.ce_rep * F.cross_entropy(logits, y.repeat(n), label_smoothing=ls)
         if lc.ce_fused:
             terms["ce_fused"] = lc.ce_fused * F.cross_entropy(
-                outputs.fused_logits, y, label_smoothing=ls
+                outputs.task_fused_logits, y, label_smoothing=ls
             )
         if lc.rank:
-            feats = torch.stack(outputs.rep)
-            terms["rank"] = lc.rank * batch_hard_triplet_views(feats, y, lc.rank_margin)
+            terms["rank"] = lc.rank * self.rank_loss(outputs, y, lc)
         return terms
+
+    @staticmethod
+    def rank_loss(outputs: ViewOutputs, y: Tensor, lc: MvcLossConfig) -> Tensor:
+        """The per-view rank loss averaged over the views of ``loss.rank_on`` (v and/or z)."""
+        feats = [outputs.obs_stack if f == "obs" else outputs.rep_stack for f in lc.rank_on]
+        if len(feats) == 2 and feats[0] is feats[1]:  # no bottleneck: z is v
+            feats = feats[:1]
+        if lc.rank_type == "ranked-list":
+            return ranked_list_views(
+                feats, y, lc.rank_list_alpha, lc.rank_list_margin, lc.rank_list_temperature
+            )
+        return batch_hard_triplet_views(feats, y, lc.rank_margin)
 
     # -- evaluation -------------------------------------------------------------------------
     def eval_batches(self, split: str):
@@ -253,7 +235,7 @@ class MvcTask(Task):
             yield MvcBatch([v.take(s) for v in views], labels[s])
 
     def predict_step(self, model: nn.Module, batch: MvcBatch) -> dict[str, Tensor]:
-        return {"pred": model(batch.views).fused_logits.argmax(-1), "label": batch.target}
+        return {"pred": model(batch.views).task_fused_logits.argmax(-1), "label": batch.target}
 
     def evaluate_views(self, model: nn.Module, raw_views: list[Any], labels: Any) -> float:
         """Accuracy on other raw views (e.g. corrupted test data), standardised like training."""
@@ -276,6 +258,6 @@ class MvcTask(Task):
                 "split_sha256": self.split.sha256,
                 "trial": None,
             },
-            "protocol": PROTOCOL,
+            "protocol": self.protocol_id,
             "model": {"name": name, "params": mc},
         }

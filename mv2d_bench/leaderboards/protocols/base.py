@@ -125,6 +125,13 @@ class Protocol:
     dataset_index_keys: ClassVar[dict[str, str]] = {}
     """Cat-state protocols: item group -> the ``update`` key of the items' dataset index (used
     to drop duplicates and restore dataset order; see ``metrics.items``)."""
+    required_splits: ClassVar[int] = 1
+    """Distinct splits one leaderboard entry spans (each with every required seed): 1 for
+    protocols whose entries live on one split; mvc/accuracy@2: the data card's 5."""
+    statistics: ClassVar[str] = "mean-std"
+    """How a leaderboard summarises and ranks entries: "mean-std" (mean, sample std; equal means
+    share a rank) or "paired" (also a 95 % CI, paired differences to the best entry and paired
+    t-test p-values; entries not significantly worse than the best share rank 1)."""
 
     @property
     def trial_scope(self) -> str:
@@ -215,6 +222,8 @@ class Protocol:
             "trials": self.trials,
             "required_trials": list(self.required_trials),
             "trial_scope": self.trial_scope,
+            "required_splits": self.required_splits,
+            "statistics": self.statistics,
             "npz_keys": dict(self.npz_keys),
         }
 
