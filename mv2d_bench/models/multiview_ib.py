@@ -21,17 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mv2d_bench.models.mvc_fusion import build_fusion, fuse_views
+from mv2d_bench.models.mvc_network import MvcNetwork
 from mv2d_bench.models.mvc_outputs import MvcOutputs
 from mv2d_bench.models.perview import ViewEncoders, ViewGaussianBottleneck, ViewLinear
 
 OBJECTIVE_LOGITS = ("obs_logits", "rep_logits", "fused_logits", "loo_logits")
 
 
-class MultiViewIB(nn.Module):
+class MultiViewIB(MvcNetwork):
+    name = "multiview-ib"
+
     def __init__(
         self,
         view_dims: Sequence[int],
@@ -48,18 +50,9 @@ class MultiViewIB(nn.Module):
         fusion_dropout: float = 0.5,
         distill_through_heads: bool = False,
     ) -> None:
-        super().__init__()
-        view_dims = [int(d) for d in view_dims]
-        if not view_dims or min(view_dims) < 1:
-            raise ValueError(f"multiview-ib: view_dims must be positive ints; got {view_dims}")
-        if not hidden:
-            raise ValueError("multiview-ib: hidden must name at least one layer width")
-        if num_classes < 2:
-            raise ValueError(f"multiview-ib: num_classes must be >= 2; got {num_classes}")
-        n = len(view_dims)
-        self.view_dims, self.num_classes = view_dims, int(num_classes)
+        super().__init__(view_dims, num_classes, hidden, distill_through_heads)
+        n, view_dims = self.n_views, self.view_dims
         self.use_bottleneck = bool(bottleneck)
-        self.distill_through_heads = bool(distill_through_heads)
         obs_dim = int(hidden[-1])
         rep_dim = int(z_dim) if bottleneck else obs_dim
         self.encoders = ViewEncoders(view_dims, hidden, dropout)
@@ -79,19 +72,13 @@ class MultiViewIB(nn.Module):
             rank=relation_rank,
         )
 
-    @property
-    def n_views(self) -> int:
-        return len(self.view_dims)
-
     def forward(
         self,
         views: Sequence[Tensor],
         needs: frozenset[str] | set[str] = frozenset(),
         present: Tensor | None = None,
     ) -> MvcOutputs:
-        if len(views) != self.n_views:
-            raise ValueError(f"multiview-ib: got {len(views)} views; built for {self.n_views}")
-        split = not self.distill_through_heads and torch.is_grad_enabled()
+        split = self.split_streams(views)
         v = self.encoders(views)  # (B, n, d_v)
         v_t = v.transpose(0, 1)  # (n, B, d_v)
         obs_logits = self.obs_heads(v_t)

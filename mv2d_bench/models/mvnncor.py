@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mv2d_bench.models.mvc_fusion import RelationFullFusion, fuse_views
 from mv2d_bench.models.mvc_fusion.view_weights import LossViewWeights
+from mv2d_bench.models.mvc_network import MvcNetwork
 from mv2d_bench.models.mvc_outputs import MvcOutputs
 from mv2d_bench.models.perview import ViewEncoders
 
 
-class MvNNcor(nn.Module):
+class MvNNcor(MvcNetwork):
+    name = "mvnncor"
+
     def __init__(
         self,
         view_dims: Sequence[int],
@@ -47,15 +49,8 @@ class MvNNcor(nn.Module):
         init_std: float = 0.02,
         distill_through_heads: bool = False,
     ) -> None:
-        super().__init__()
-        view_dims = [int(d) for d in view_dims]
-        if not view_dims or min(view_dims) < 1:
-            raise ValueError(f"mvnncor: view_dims must be positive ints; got {view_dims}")
-        if not hidden:
-            raise ValueError("mvnncor: hidden must name at least one layer width")
-        n = len(view_dims)
-        self.view_dims, self.num_classes = view_dims, int(num_classes)
-        self.distill_through_heads = bool(distill_through_heads)
+        super().__init__(view_dims, num_classes, hidden, distill_through_heads)
+        n, view_dims = self.n_views, self.view_dims
         self.encoders = ViewEncoders(view_dims, hidden, dropout, init_std=init_std)
         self.view_weights = LossViewWeights(n, gamma)
         self.fusion = RelationFullFusion(
@@ -68,19 +63,13 @@ class MvNNcor(nn.Module):
             init_std=init_std,
         )
 
-    @property
-    def n_views(self) -> int:
-        return len(self.view_dims)
-
     def forward(
         self,
         views: Sequence[Tensor],
         needs: frozenset[str] | set[str] = frozenset(),
         present: Tensor | None = None,
     ) -> MvcOutputs:
-        if len(views) != self.n_views:
-            raise ValueError(f"mvnncor: got {len(views)} views; built for {self.n_views}")
-        split = not self.distill_through_heads and torch.is_grad_enabled()
+        split = self.split_streams(views)
         f = self.encoders(views)  # (B, n, fea_out)
         fused = fuse_views(
             self.fusion,

@@ -43,6 +43,13 @@ def _uniform_(t: Tensor, fan_in: int) -> None:
         t.uniform_(-bound, bound)
 
 
+def uniform_parameter(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
+    """A parameter drawn from nn.Linear's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    p = nn.Parameter(torch.empty(shape))
+    _uniform_(p, fan_in)
+    return p
+
+
 class ViewLinear(nn.Module):
     """n linear maps ``in -> out``: ``forward(x (n, B, in)) -> (n, B, out)`` in one baddbmm.
 

@@ -43,14 +43,7 @@ class MvcAccuracyV2(MvcAccuracy):
         "paired t-test p-values; entries not significantly worse than the best share rank 1."
     )
     metrics: ClassVar[tuple[Metric, ...]] = (
-        Metric(
-            "accuracy",
-            "max",
-            0.0,
-            100.0,
-            "%",
-            "test accuracy at the epoch with the best validation accuracy (earliest on ties)",
-        ),
+        MvcAccuracy.metrics[0],  # accuracy at the best validation epoch (earliest on ties)
         Metric(
             "last_epoch_accuracy",
             "max",

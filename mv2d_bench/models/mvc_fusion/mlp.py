@@ -16,18 +16,12 @@ shared by every row. Parameters are stored (in, out); ``concat``'s first weight 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from mv2d_bench.models.dropout import FastDropout
 from mv2d_bench.models.mvc_fusion.base import param
-
-
-def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
-    bound = 1.0 / math.sqrt(fan_in)
-    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+from mv2d_bench.models.perview import uniform_parameter
 
 
 class SubsetMLP(nn.Module):
@@ -45,11 +39,11 @@ class SubsetMLP(nn.Module):
         fan_in = n_views * dim if per_view_blocks else dim
         width = self.hidden or num_classes
         shape = (n_views, dim, width) if per_view_blocks else (dim, width)
-        self.w1 = _uniform(shape, fan_in)
-        self.b1 = _uniform((width,), fan_in)
+        self.w1 = uniform_parameter(shape, fan_in)
+        self.b1 = uniform_parameter((width,), fan_in)
         if self.hidden:
-            self.w2 = _uniform((self.hidden, num_classes), self.hidden)
-            self.b2 = _uniform((num_classes,), self.hidden)
+            self.w2 = uniform_parameter((self.hidden, num_classes), self.hidden)
+            self.b2 = uniform_parameter((num_classes,), self.hidden)
         self.drop = FastDropout(dropout)
 
     def _rows(self, reps: Tensor, coef: Tensor, frozen: bool, mask: Tensor | None) -> Tensor:

@@ -18,19 +18,13 @@ Parameters: ``a_uv`` holds [A | U | V] (d, hidden + 2r) so one matmul gives all 
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mv2d_bench.models.dropout import FastDropout
 from mv2d_bench.models.mvc_fusion.base import FusionOutput, SubsetFusion, param
 from mv2d_bench.models.mvc_fusion.view_weights import LearntViewWeights
-
-
-def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
-    bound = 1.0 / math.sqrt(fan_in)
-    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+from mv2d_bench.models.perview import uniform_parameter
 
 
 class RelationLowRankFusion(SubsetFusion):
@@ -48,11 +42,13 @@ class RelationLowRankFusion(SubsetFusion):
         super().__init__()
         self.n_views, self.dim, self.rank, self.hidden = n_views, dim, rank, hidden
         self.drop = FastDropout(dropout)
-        self.a_uv = _uniform((dim, hidden + 2 * rank), dim)  # [A | U | V], as nn.Linear(dim, .)
-        self.a_bias = _uniform((hidden,), dim)
-        self.s = _uniform((hidden, num_classes), hidden)
-        self.s_bias = _uniform((num_classes,), hidden)
-        self.r = _uniform((rank, num_classes), rank)
+        self.a_uv = uniform_parameter(
+            (dim, hidden + 2 * rank), dim
+        )  # [A | U | V], as nn.Linear(dim, .)
+        self.a_bias = uniform_parameter((hidden,), dim)
+        self.s = uniform_parameter((hidden, num_classes), hidden)
+        self.s_bias = uniform_parameter((num_classes,), hidden)
+        self.r = uniform_parameter((rank, num_classes), rank)
         self.weighting = LearntViewWeights(n_views)
         self.register_buffer("off", 1.0 - torch.eye(n_views), persistent=False)
 
