@@ -27,3 +27,9 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("real data not found: ../shared/data is absent (set MV2D_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_rand_perm_env(monkeypatch):
+    """Tests never pick up a user's $MV2D_SYSU_RAND_PERM (a test that wants it sets it)."""
+    monkeypatch.delenv("MV2D_SYSU_RAND_PERM", raising=False)

@@ -20,7 +20,9 @@ What this loader follows (and where from):
   ``sorted(os.listdir(...))`` index; ``gallery.index_in_folder`` carries it to the protocol.
 - ``rand_perm_cam.mat`` (authors' ``data_split/``) is a cell ``rand_perm_cam{cam}{id}``
   holding, per trial (rows, 10), a 1-based permutation of that identity's images in that camera;
-  :meth:`SysuMM01.rand_perm_cam` reads it (MATLAB v5 via ``scipy.io``) when the root has it.
+  :mod:`mv2d_bench.loaders.sysu_perms` finds (root, ``--rand-perm-cam``,
+  ``$MV2D_SYSU_RAND_PERM``), reads and hashes it; :meth:`SysuMM01.rand_perm_cam` reads the
+  root's copy.
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ from mv2d_bench.loaders.reid_common import (
     list_images,
     listing_sha256,
 )
+from mv2d_bench.loaders.sysu_perms import ROOT_LOCATIONS, read_rand_perm_cam
 
 RGB_CAMS = (1, 2, 4, 5)
 IR_CAMS = (3, 6)
 ALL_CAMS = (1, 2, 3, 4, 5, 6)
 ID_FILES = {"train": "exp/train_id.txt", "val": "exp/val_id.txt", "test": "exp/test_id.txt"}
-RAND_PERM_LOCATIONS = ("exp/rand_perm_cam.mat", "data_split/rand_perm_cam.mat", "rand_perm_cam.mat")
+RAND_PERM_LOCATIONS = ROOT_LOCATIONS  # where the data root may hold rand_perm_cam.mat
 PUBLISHED = {
     "train ids": 296,
     "val ids": 99,
@@ -96,11 +99,19 @@ class SysuMM01(ReidBenchmark):
     num_classes: ClassVar[int] = 395
     root_subdir: ClassVar[str] = "SYSU-MM01"
     protocols: ClassVar[tuple[str, ...]] = (
+        "sysu-mm01/all-search/single-shot@2",
+        "sysu-mm01/all-search/multi-shot@2",
+        "sysu-mm01/indoor-search/single-shot@2",
+        "sysu-mm01/indoor-search/multi-shot@2",
+        "sysu-mm01/all-search/single-shot-seeded@1",
+        "sysu-mm01/indoor-search/single-shot-seeded@1",
         "sysu-mm01/all-search/single-shot@1",
         "sysu-mm01/all-search/multi-shot@1",
         "sysu-mm01/indoor-search/single-shot@1",
         "sysu-mm01/indoor-search/multi-shot@1",
     )
+    """The official galleries (@2, the default: the first), the AGW-compatible seeded draw, and
+    the ambiguous @1 ids (kept scorable for old records)."""
     card: ClassVar[DataCard] = DataCard(
         citation=(
             "A. Wu, W.-S. Zheng, H.-X. Yu, S. Gong, J. Lai. RGB-Infrared Cross-Modality Person "
@@ -322,7 +333,12 @@ class SysuMM01(ReidBenchmark):
         )
         perm_path = self.rand_perm_cam_path()
         if perm_path is None:
-            add("rand_perm_cam", True, "absent: trial galleries are drawn with the published seeds")
+            add(
+                "rand_perm_cam",
+                True,
+                "absent from the root: the @2 protocols need it (--rand-perm-cam FILE, "
+                "reid.rand_perm_cam or $MV2D_SYSU_RAND_PERM); the seeded protocols do not",
+            )
         else:
             try:
                 perms = read_rand_perm_cam(perm_path)
@@ -369,46 +385,3 @@ def check_images_readable(root: Path, paths: tuple[str, ...], progress: bool) ->
         if bad
         else f"{len(paths)} images open",
     }
-
-
-def read_rand_perm_cam(path: Path) -> dict[int, dict[int, np.ndarray]]:
-    """Read the official ``rand_perm_cam.mat`` (MATLAB v5): ``rand_perm_cam`` is a 6-cell, cell
-    ``{cam}`` holds one cell per identity number (1-based position = identity), each a
-    ``trials x n`` matrix of 1-based image indices. Returns 0-based ``{cam: {id: array}}``."""
-    import scipy.io
-
-    try:
-        mat = scipy.io.loadmat(path, squeeze_me=False)
-    except NotImplementedError as exc:  # MATLAB v7.3 (HDF5)
-        raise DataError(
-            f"{path}: MATLAB v7.3 file; re-save rand_perm_cam as v7 (save(..., '-v7')), the "
-            "format of the authors' release"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable MATLAB file ({exc})") from exc
-    if "rand_perm_cam" not in mat:
-        raise DataError(f"{path}: no variable 'rand_perm_cam' (found: {sorted(mat)})")
-    cams = np.asarray(mat["rand_perm_cam"], dtype=object).reshape(-1)
-    if cams.shape[0] != 6:
-        raise DataError(f"{path}: field rand_perm_cam has {cams.shape[0]} cells, expected 6 cams")
-    out: dict[int, dict[int, np.ndarray]] = {}
-    for c, cell in enumerate(cams, start=1):
-        people = np.asarray(cell, dtype=object).reshape(-1)
-        out[c] = {}
-        for p, perm in enumerate(people, start=1):
-            arr = np.asarray(perm)
-            if arr.size == 0:
-                continue
-            if arr.ndim != 2:
-                raise DataError(
-                    f"{path}: field rand_perm_cam{{{c}}}{{{p}}} has shape {arr.shape}, expected "
-                    "trials x images"
-                )
-            arr = arr.astype(np.int64) - 1
-            n = arr.shape[1]
-            if not all(np.array_equal(np.sort(row), np.arange(n)) for row in arr):
-                raise DataError(
-                    f"{path}: field rand_perm_cam{{{c}}}{{{p}}} rows are not permutations of 1..{n}"
-                )
-            out[c][p] = arr
-    return out

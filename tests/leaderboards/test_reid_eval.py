@@ -24,16 +24,21 @@ from mv2d_bench.leaderboards.reid_eval import (
     evaluate_trial_distances,
 )
 
+RANKS = (1, 5, 10, 20)
 
-def reference(qf, qids, qcams, gf, gids, gcams, exclude=(), distinct=True, ranks=(1, 10, 20)):
+
+def reference(qf, qids, qcams, gf, gids, gcams, exclude=(), distinct=True, ranks=RANKS):
     """Per-query NumPy evaluation (percent): MATLAB-style loop, stable sort, removal, unique."""
     qn = qf / np.linalg.norm(qf, axis=1, keepdims=True)
     gn = gf / np.linalg.norm(gf, axis=1, keepdims=True)
     return reference_from_dist(1.0 - qn @ gn.T, qids, qcams, gids, gcams, exclude, distinct, ranks)
 
 
-def reference_from_dist(dist, qids, qcams, gids, gcams, exclude, distinct, ranks=(1, 10, 20)):
+def reference_from_dist(dist, qids, qcams, gids, gcams, exclude, distinct, ranks=RANKS):
+    """Rank-k of the CMC (distinct identities, or images), mAP and mINP; with ``distinct`` also
+    the image-level CMC as rank-k-image (the first true-match image within k)."""
     counter = np.zeros(dist.shape[1])
+    image_counter = np.zeros(dist.shape[1])
     valid, ap_sum, inp_sum = 0, 0.0, 0.0
     for i in range(dist.shape[0]):
         order = np.argsort(dist[i], kind="stable")
@@ -55,12 +60,16 @@ def reference_from_dist(dist, qids, qcams, gids, gcams, exclude, distinct, ranks
             m = np.zeros(ids_i.size, dtype=bool)
             m[hits[0] - 1] = True
         counter[: m.size] += m
+        image_counter[hits[0] - 1] += 1
         ap_sum += np.mean(np.arange(1, hits.size + 1) / hits)
         inp_sum += hits.size / hits[-1]
     cmc = np.cumsum(counter) / valid
     out = {f"rank-{k}": 100 * cmc[k - 1] for k in ranks}
     out["mAP"] = 100 * ap_sum / valid
     out["mINP"] = 100 * inp_sum / valid
+    if distinct:
+        image_cmc = np.cumsum(image_counter) / valid
+        out.update({f"rank-{k}-image": 100 * image_cmc[k - 1] for k in ranks})
     return out
 
 
@@ -98,11 +107,11 @@ def test_vectorised_equals_reference_distinct_cmc_with_exclusion(seed, block, me
 
 
 @pytest.mark.parametrize("method", ["sort", "compare"])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_vectorised_equals_reference_image_cmc_in_blocks(dtype, method):
+@pytest.mark.parametrize("product", ["float64", "float32"])
+def test_vectorised_equals_reference_image_cmc_in_blocks(product, method):
     qf, qids, qcams, gf, gids, gcams = make_problem(5, noise=1.0)
     (res,) = evaluate(qf, qids, qcams, gf, gids, gcams, cmc="image", block_size=13,
-                      device="cpu", dtype=dtype, method=method)  # fmt: skip
+                      device="cpu", product=product, method=method)  # fmt: skip
     assert_same(res.metrics(), reference(qf, qids, qcams, gf, gids, gcams, distinct=False))
 
 
@@ -260,3 +269,94 @@ def test_regdb_protocol_equals_reference_image_cmc():
     ref = reference(qf, qids, np.ones_like(qids), gf, gids, np.full_like(gids, 2), distinct=False)
     assert_same(score.metrics, ref)
     assert score.per_trial == [score.metrics]
+
+
+def near_tie_problem(seed: int, dim: int = 200):
+    """Gallery images that are exact copies or tiny perturbations (1e-7 .. 1e-5) of others, so
+    that many distances are closer than float32 products can tell apart (but far apart in
+    float64: gaps of ~1e-9 and more, not the last bits of a float64 distance)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(40, dim))
+    copies = [base]
+    for eps in (0.0, 1e-7, 1e-6, 1e-5):
+        copies.append(base + eps * rng.normal(size=base.shape))
+    gf = np.concatenate(copies)
+    gids = np.tile(rng.integers(1, 9, size=40), len(copies))
+    gids[rng.random(gids.size) < 0.3] = rng.integers(1, 9)  # copies of other identities too
+    gcams = rng.choice([1, 2, 4, 5], size=gids.size)
+    pick = rng.integers(0, 40, size=60)
+    qf = base[pick] + rng.choice([1e-3, 0.05, 0.5], size=(60, 1)) * rng.normal(size=(60, dim))
+    qids = rng.integers(1, 9, size=60)
+    qcams = rng.choice([3, 6], size=60)
+    return qf, qids, qcams, gf, gids, gcams
+
+
+def spy_recount(monkeypatch) -> list[int]:
+    """Record how many (query, trial) rows each call of the full-precision recount gets."""
+    import mv2d_bench.leaderboards.reid_eval as E
+
+    calls: list[int] = []
+    real = E._recount
+
+    def spy(dex, *args):
+        calls.append(len(dex))
+        return real(dex, *args)
+
+    monkeypatch.setattr(E, "_recount", spy)
+    return calls
+
+
+def same_results(a, b):
+    for x, y in zip(a, b, strict=True):
+        for f in ("rank", "rank_image", "valid"):
+            assert np.array_equal(getattr(x, f), getattr(y, f)), f
+        for f in ("ap", "inp"):
+            assert np.array_equal(getattr(x, f), getattr(y, f), equal_nan=True), f
+
+
+@pytest.mark.parametrize("cmc", ["distinct", "image"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_float32_products_give_the_float64_ranking_on_near_ties(cmc, seed, monkeypatch):
+    qf, qids, qcams, gf, gids, gcams = near_tie_problem(seed)
+    trials = [np.arange(gids.size), np.arange(0, gids.size, 2), np.arange(gids.size)[::-1]]
+    kw = dict(trials=trials, exclude=((3, 2),), cmc=cmc, device="cpu", method="compare")
+    f64 = evaluate(qf, qids, qcams, gf, gids, gcams, product="float64", **kw)
+    recounted = spy_recount(monkeypatch)
+    f32 = evaluate(qf, qids, qcams, gf, gids, gcams, product="float32", block_size=11, **kw)
+    assert sum(recounted) > 0  # the near-ties were recounted from float64 products
+    same_results(f32, f64)
+    # and both are the reference's numbers (one float64 product for all trials: a product of a
+    # re-ordered gallery may round exact duplicates differently in the last bit)
+    qn = qf / np.linalg.norm(qf, axis=1, keepdims=True)
+    dist = 1.0 - qn @ (gf / np.linalg.norm(gf, axis=1, keepdims=True)).T
+    for res, t in zip(f64, trials, strict=True):
+        ref = reference_from_dist(dist[:, t], qids, qcams, gids[t], gcams[t], ((3, 2),),
+                                  cmc == "distinct")  # fmt: skip
+        assert_same(res.metrics(), ref)
+
+
+def test_float32_products_recount_only_rows_with_near_ties(monkeypatch):
+    qf, qids, qcams, gf, gids, gcams = make_problem(3, dim=256)  # no near-ties here
+    recounted = spy_recount(monkeypatch)
+    kw = dict(exclude=((3, 2),), device="cpu", method="compare")
+    (a,) = evaluate(qf, qids, qcams, gf, gids, gcams, product="float32", **kw)
+    (b,) = evaluate(qf, qids, qcams, gf, gids, gcams, product="float64", **kw)
+    same_results([a], [b])
+    assert sum(recounted) < 0.1 * qids.size
+
+
+@pytest.mark.parametrize("dim", [64, 200, 2048])
+def test_float32_product_error_bound_holds(dim):
+    from mv2d_bench.leaderboards.reid_eval import _Float32Product, product_error
+
+    rng = np.random.default_rng(dim)
+    q = torch.nn.functional.normalize(torch.from_numpy(rng.normal(size=(300, dim))), dim=1)
+    g = torch.nn.functional.normalize(torch.from_numpy(rng.random(size=(257, dim))), dim=1)
+    g = torch.cat([g, torch.zeros(1, dim, dtype=torch.float64)])  # the "absent" row
+    d64 = 1.0 - q @ g.T
+    d32 = _Float32Product(q, g, torch.device("cpu"), 1).distances(0, 300)
+    err = (d32[:, :-1] - d64[:, :-1]).abs().max().item()
+    assert 0 < err <= product_error(dim) + 2.0**-50
+    assert torch.isinf(d32[:, -1]).all()
+    # the bound is not vacuous: ~4e-6 whatever the dimension (chunks of 64 products)
+    assert product_error(dim) < 5e-6

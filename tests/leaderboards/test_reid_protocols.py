@@ -38,6 +38,14 @@ GALLERY = dict(
 )
 
 
+def cmc(distinct: list[float], image: list[float] | None = None) -> dict[str, float]:
+    """rank-1/5/10/20 of the distinct-identity CMC and (default: the same) the image CMC."""
+    image = distinct if image is None else image
+    out = {f"rank-{k}": v for k, v in zip((1, 5, 10, 20), distinct, strict=True)}
+    out.update({f"rank-{k}-image": v for k, v in zip((1, 5, 10, 20), image, strict=True)})
+    return out
+
+
 def score(proto, qf, qids, qcams, g=GALLERY):
     return proto(device="cpu").score(**arrays(qf, qids, qcams, g["gf"], g["gids"], g["gcams"]))
 
@@ -47,14 +55,13 @@ def test_cam3_queries_lose_cam2_gallery_images_cam6_queries_keep_them():
     from_cam3 = score(AllSearchSingleShot, [unit(0)], [1], [3])
     # cam 2 removed: ranking id 2, id 1 -> distinct rank 2; one match at image rank 2
     assert from_cam3.metrics == pytest.approx(
-        {"rank-1": 0.0, "rank-10": 100.0, "rank-20": 100.0, "mAP": 50.0, "mINP": 50.0}
+        {**cmc([0.0, 100.0, 100.0, 100.0]), "mAP": 50.0, "mINP": 50.0}
     )
     from_cam6 = score(AllSearchSingleShot, [unit(0)], [1], [6])
     # ranking: id1 (cam 2), id3 (5 deg), id2 (10 deg), id1 (30 deg): matches at ranks 1 and 4
     assert from_cam6.metrics == pytest.approx(
-        {"rank-1": 100.0, "rank-10": 100.0, "rank-20": 100.0, "mAP": 100 * (1 + 2 / 4) / 2,
-         "mINP": 100 * 2 / 4}
-    )  # fmt: skip
+        {**cmc([100.0] * 4), "mAP": 100 * (1 + 2 / 4) / 2, "mINP": 100 * 2 / 4}
+    )
     assert len(from_cam3.per_trial) == 10 and all(
         t == from_cam3.per_trial[0] for t in from_cam3.per_trial
     )
@@ -105,8 +112,7 @@ def test_identical_features_give_100(proto):
     qcams = np.tile([3, 3, 6, 6, 6], ids.size)
     s = proto(device="cpu").score(**arrays(eye[qids], qids, qcams, eye[gids], gids, gcams))
     for trial in s.per_trial:
-        assert trial == {"rank-1": 100.0, "rank-10": 100.0, "rank-20": 100.0, "mAP": 100.0,
-                         "mINP": 100.0}  # fmt: skip
+        assert trial == {**cmc([100.0] * 4), "mAP": 100.0, "mINP": 100.0}
 
 
 def candidate_gallery(seed=0):
@@ -155,7 +161,7 @@ def test_rand_perm_cam_selects_the_official_positions():
             n = int(((gids == pid) & (gcams == cam)).sum())
             perms[cam][pid] = np.stack([rng.permutation(n) for _ in range(10)])
     proto = AllSearchSingleShot(rand_perm_cam=perms)
-    assert proto.gallery_source == "rand_perm_cam.mat"
+    assert proto.gallery_source == "rand_perm_cam"
     shuffle = np.random.default_rng(4).permutation(gids.size)
     trials = proto.trial_galleries(gids[shuffle], gcams[shuffle], gidx[shuffle])
     for t, sel in enumerate(trials):
@@ -221,8 +227,8 @@ def test_regdb_checks_direction_and_scores_one_trial():
     v2t = VisibleToThermal(device="cpu").score(
         **arrays(eye[ids], ids, np.ones(5, int), eye[ids], ids, np.full(5, 2))
     )
-    assert v2t.metrics == {"rank-1": 100.0, "rank-10": 100.0, "rank-20": 100.0, "mAP": 100.0,
-                           "mINP": 100.0}  # fmt: skip
+    assert v2t.metrics == {"rank-1": 100.0, "rank-5": 100.0, "rank-10": 100.0, "rank-20": 100.0,
+                           "mAP": 100.0, "mINP": 100.0}  # fmt: skip
     assert v2t.per_trial == [v2t.metrics]
     with pytest.raises(ValueError, match="query_cams: cameras \\[2\\].*visible \\(1\\)"):
         VisibleToThermal().score(
@@ -237,14 +243,35 @@ def test_regdb_checks_direction_and_scores_one_trial():
 
 
 def test_registered_protocol_ids():
-    for pid, cls in [
-        ("sysu-mm01/all-search/single-shot@1", AllSearchSingleShot),
-        ("sysu-mm01/all-search/multi-shot@1", AllSearchMultiShot),
-        ("sysu-mm01/indoor-search/single-shot@1", IndoorSearchSingleShot),
-        ("sysu-mm01/indoor-search/multi-shot@1", IndoorSearchMultiShot),
-        ("regdb/visible-to-thermal@1", VisibleToThermal),
-        ("regdb/thermal-to-visible@1", ThermalToVisible),
-    ]:
+    from mv2d_bench.leaderboards.protocols import sysu
+
+    ranks = ["rank-1", "rank-5", "rank-10", "rank-20", "mAP", "mINP"]
+    image = ["rank-1-image", "rank-5-image", "rank-10-image", "rank-20-image"]
+    legacy = {"rank-1", "rank-10", "rank-20", "mAP", "mINP"}
+    for pid, cls, names in [
+        ("sysu-mm01/all-search/single-shot@2", sysu.OfficialAllSearchSingleShot, ranks + image),
+        ("sysu-mm01/all-search/multi-shot@2", sysu.OfficialAllSearchMultiShot, ranks + image),
+        ("sysu-mm01/indoor-search/single-shot@2", sysu.OfficialIndoorSearchSingleShot,
+         ranks + image),
+        ("sysu-mm01/indoor-search/multi-shot@2", sysu.OfficialIndoorSearchMultiShot,
+         ranks + image),
+        ("sysu-mm01/all-search/single-shot-seeded@1", sysu.SeededAllSearchSingleShot,
+         ranks + image),
+        ("sysu-mm01/indoor-search/single-shot-seeded@1", sysu.SeededIndoorSearchSingleShot,
+         ranks + image),
+        ("sysu-mm01/all-search/single-shot@1", AllSearchSingleShot, ranks + image),
+        ("sysu-mm01/all-search/multi-shot@1", AllSearchMultiShot, ranks + image),
+        ("sysu-mm01/indoor-search/single-shot@1", IndoorSearchSingleShot, ranks + image),
+        ("sysu-mm01/indoor-search/multi-shot@1", IndoorSearchMultiShot, ranks + image),
+        ("regdb/visible-to-thermal@1", VisibleToThermal, ranks),
+        ("regdb/thermal-to-visible@1", ThermalToVisible, ranks),
+    ]:  # fmt: skip
         proto = get(pid)
         assert type(proto) is cls and proto.id == pid and proto.primary == "rank-1"
-        assert [m.name for m in proto.metrics] == ["rank-1", "rank-10", "rank-20", "mAP", "mINP"]
+        assert [m.name for m in proto.metrics] == names
+        # @1 ids: what their first records lacked is optional, so those records stay valid
+        optional = {m.name for m in proto.metrics if m.optional}
+        assert optional == (set(names) - legacy if pid.endswith("@1") and "seeded" not in pid
+                            else set()), pid  # fmt: skip
+        if pid.startswith("sysu-mm01") and pid.endswith("@1") and "seeded" not in pid:
+            assert proto.description.startswith("AMBIGUOUS")

@@ -52,6 +52,9 @@ class Metric:
     high: float = 100.0
     unit: str = "%"
     description: str = ""
+    optional: bool = False
+    """Added after the protocol's first records were written: a record without it stays valid
+    (and a leaderboard reports it only where every run has it); new scores report it."""
 
     def in_range(self, value: Any) -> bool:
         """True for a finite number (not a bool) within [low, high]."""
@@ -71,6 +74,7 @@ class Metric:
             "high": self.high,
             "unit": self.unit,
             "description": self.description,
+            **({"optional": True} if self.optional else {}),
         }
 
 
@@ -202,7 +206,8 @@ class Protocol:
         problems = []
         for m in self.metrics:
             if m.name not in metrics:
-                problems.append((m.name, f"missing; protocol {self.id} reports {m.expected()}"))
+                if not m.optional:
+                    problems.append((m.name, f"missing; protocol {self.id} reports {m.expected()}"))
                 continue
             value = metrics[m.name]
             if not m.in_range(value):

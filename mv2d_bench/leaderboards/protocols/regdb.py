@@ -7,10 +7,14 @@ thermal ones, thermal-to-visible the reverse (AGW's ``--tvsearch``). The two mod
 different cameras, so nothing is excluded; CMC is the standard image-level CMC (the rank of the
 first true-match image, AGW's ``eval_regdb``), mAP and mINP rank images, a query without a match
 is left out. Cosine distance of L2-normalised features; ties keep the gallery order (stable sort).
+Reported: rank-1, 5, 10, 20 (AGW prints these four), mAP and mINP. The image-level CMC is the
+official one here, so there is no separate ``rank-k-image``.
 
 Trials and leaderboards (how to count): every RegDB trial is a separate training run, so one run
 record holds one trial (``benchmark.trial`` = 1..10) and :meth:`score` scores that trial's
-predictions only (``trials = 1``; ``Score.per_trial`` has its one entry). A leaderboard entry
+predictions only (``trials = 1``; ``Score.per_trial`` has its one entry);
+:meth:`score_trials` scores the ten trials' predictions at once (``mv2d-bench score`` with one
+``--predictions`` per trial) and reports each trial and the ten-trial mean. A leaderboard entry
 needs all ten trials: ``required_seeds = 10`` and ``required_trials = (1, ..., 10)``. The
 leaderboard build groups records by (objective, params, model, config, protocol) and counts
 *distinct* ``benchmark.trial`` values, not records: an entry is ranked once each of trials
@@ -29,8 +33,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mv2d_bench.leaderboards.protocols.base import Score
-from mv2d_bench.leaderboards.reid_eval import ReidProtocol, evaluate
+from mv2d_bench.leaderboards.protocols.base import Metric, Score
+from mv2d_bench.leaderboards.reid_eval import REID_METRICS, ReidProtocol, evaluate, legacy_metrics
 
 VISIBLE_CAM, THERMAL_CAM = 1, 2
 CAM_NAMES = {VISIBLE_CAM: "visible (1)", THERMAL_CAM: "thermal (2)"}
@@ -38,6 +42,9 @@ CAM_NAMES = {VISIBLE_CAM: "visible (1)", THERMAL_CAM: "thermal (2)"}
 
 class RegdbProtocol(ReidProtocol):
     benchmark: ClassVar[str] = "regdb"
+    metrics: ClassVar[tuple[Metric, ...]] = legacy_metrics(REID_METRICS)
+    """rank-1, 5, 10, 20 (image-level: RegDB's official CMC), mAP, mINP; rank-5 was added after
+    the first records and is optional for them."""
     trials: ClassVar[int] = 1
     required_seeds: ClassVar[int] = 10
     required_trials: ClassVar[tuple[int, ...]] = tuple(range(1, 11))
@@ -61,10 +68,20 @@ class RegdbProtocol(ReidProtocol):
             a["query_feat"], a["query_ids"], a["query_cams"],
             a["gallery_feat"], a["gallery_ids"], a["gallery_cams"],
             exclude=(), cmc="image",
-            device=self.engine_device(a), dtype=self.dtype, block_size=self.block_size,
+            device=self.engine_device(a), block_size=self.block_size, product=self.product,
         )  # fmt: skip
         metrics = result.metrics()
         return Score(metrics=metrics, per_trial=[dict(metrics)])
+
+    def score_trials(self, trials: list[dict[str, Any]]) -> Score:
+        """The trials' arrays (trial ``t`` = ``trials[t - 1]``) each scored as :meth:`score`
+        does: ``per_trial`` holds each trial's metrics, ``metrics`` their mean (each trial
+        weighs the same, as a leaderboard entry averages them)."""
+        per = [self.score(**arrays).metrics for arrays in trials]
+        if not per:
+            raise ValueError(f"{self.id}: no trial predictions to score")
+        keys = per[0].keys()
+        return Score(metrics={k: float(np.mean([m[k] for m in per])) for k in keys}, per_trial=per)
 
 
 class VisibleToThermal(RegdbProtocol):
