@@ -113,7 +113,14 @@ class DataConfig:
 COMMON_SECTIONS: dict[str, type] = {"run": RunSection, "train": TrainConfig, "data": DataConfig}
 FREE_SECTIONS = ("objective", "benchmark")
 # Keys that never change what a run computes (ignored when matching recorded runs).
-VOLATILE_KEYS = {("run", "root"), ("run", "device"), ("run", "threads"), ("train", "progress")}
+VOLATILE_KEYS = {
+    ("run", "root"),
+    ("run", "device"),
+    ("run", "threads"),
+    ("train", "progress"),
+    ("reid", "rand_perm_cam"),  # a path; the record keeps the file's sha256
+    ("reid", "preset"),  # a label that switches the weights guard on; computes nothing
+}
 # Keys added after run records existed, with the value that reproduces the behaviour from before
 # they existed: at that value they are left out of the run key and of leaderboard grouping, so
 # older records (which lack them) still match the runs they describe.
@@ -122,6 +129,8 @@ LATER_KEYS: dict[tuple[str, str], Any] = {
     ("train", "momentum"): 0.9,
     ("train", "nesterov"): False,
     ("train", "schedule"): "step",
+    ("reid", "third_view"): "gray-visible",
+    ("reid", "gray_from"): "pixels",
 }
 
 

@@ -73,6 +73,8 @@ def build_record(config: RunConfig, task, result: TrainResult, log_rel: str | No
         },
         "environment": environment(str(task.device)),
     }
+    if fields.get("protocol_gallery") is not None:  # SYSU-MM01: where the galleries came from
+        record["protocol_gallery"] = fields["protocol_gallery"]
     artifacts = dict(fields.get("artifacts") or {})
     if log_rel:
         artifacts["log"] = log_rel

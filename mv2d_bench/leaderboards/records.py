@@ -20,7 +20,9 @@ The JSON Schema ``mv2d_bench/schemas/run-record.schema.json`` (draft 2020-12) is
       "cost": {"train_seconds", "eval_seconds", "steps_per_second"},
       "environment": {"package_version", "git_revision" (null when unknown), "torch", "python",
                       "device"},                # environment() fills this
-      "artifacts": {"embeddings": "hand-mv2d-s0.embeddings.npz"}   # optional
+      "artifacts": {"embeddings": "hand-mv2d-s0.embeddings.npz"},  # optional
+      "protocol_gallery": {"source": "rand_perm_cam", "rand_perm_cam_sha256": "<64 hex>",
+                           "seeds": null}   # SYSU-MM01 only: where the trial galleries came from
     }
 
 ``Score.record_fields()`` (protocols/base.py) gives ``metrics`` and ``per_trial`` from a score.
@@ -33,10 +35,12 @@ Artifacts (optional): paths relative to the folder the record is written to, und
   (the paper's Figures 9 and 10). Write the artifact first, then the record.
 
 Grouping: a leaderboard averages records that agree on benchmark (name, version, data sha256),
-protocol, objective (name, version, params, distribution), model (name, params), split, and the
-config with the keys in :data:`VOLATILE_CONFIG_KEYS` removed at any depth (seeds, trials, paths,
-devices, progress switches). Keep run-specific values under those names so that they do not split
-entries; every other config difference (epochs, lr, z_dim ...) makes a separate entry.
+protocol, the gallery source (``protocol_gallery``: never records of different gallery sources
+or permutation files), objective (name, version, params, distribution), model (name, params),
+split, and the config with the keys in :data:`VOLATILE_CONFIG_KEYS` removed at any depth
+(seeds, trials, paths, devices, progress switches). Keep run-specific values under those names
+so that they do not split entries; every other config difference (epochs, lr, z_dim ...) makes
+a separate entry.
 
 Files are named ``<benchmark>-<objective>-s<seed>[-t<trial>]-<run_id>.json``
 (:data:`RECORD_NAME_RE`); ``leaderboard build DIR`` reads the files with such names under DIR.
@@ -91,6 +95,8 @@ VOLATILE_CONFIG_KEYS = frozenset(
         "checkpoint",
         "checkpoint_dir",
         "save_embeddings",
+        "rand_perm_cam",  # a path (SYSU-MM01); the record's protocol_gallery has its sha256
+        "preset",  # a label (reid.preset: the weights guard), not a setting
     }
 )
 

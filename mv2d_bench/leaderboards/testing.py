@@ -185,3 +185,41 @@ def installed_protocol(cls: type, distribution: str = "test-plugin", version: st
             entries.pop(cls.id, None)
         else:
             entries[cls.id] = old
+
+
+def write_rand_perm_cam(root, out=None, seed: int = 0, trials: int = 10):
+    """Write a ``rand_perm_cam.mat`` in the official layout (MATLAB v5: a 6 x 1 cell of
+    cameras, each a 1 x N cell of ``trials x n`` matrices of 1-based image positions, empty
+    where a camera has no folder for an identity) for the SYSU-MM01 tree under ``root``; by
+    default into ``root/exp/rand_perm_cam.mat``. Returns the 0-based permutations as
+    ``{cam: {id: (trials, n)}}``."""
+    import os
+    from pathlib import Path
+
+    import scipy.io
+
+    root = Path(root)
+    out = Path(out) if out else root / "exp" / "rand_perm_cam.mat"
+    rng = np.random.default_rng(seed)
+    ids = sorted(
+        {int(d.name) for c in range(1, 7) if (root / f"cam{c}").is_dir()
+         for d in (root / f"cam{c}").iterdir() if d.name.isdigit()}
+    )  # fmt: skip
+    n_ids = max(ids) if ids else 0
+    cams = np.empty((6, 1), dtype=object)
+    perms: dict[int, dict[int, np.ndarray]] = {c: {} for c in range(1, 7)}
+    for c in range(1, 7):
+        people = np.empty((1, n_ids), dtype=object)
+        for p in range(1, n_ids + 1):
+            folder = root / f"cam{c}" / f"{p:04d}"
+            n = len(os.listdir(folder)) if folder.is_dir() else 0
+            if n:
+                arr = np.stack([rng.permutation(n) for _ in range(trials)])
+                perms[c][p] = arr
+                people[0, p - 1] = (arr + 1).astype(float)
+            else:
+                people[0, p - 1] = np.zeros((0, 0))
+        cams[c - 1, 0] = people
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(out, {"rand_perm_cam": cams})
+    return perms

@@ -39,8 +39,26 @@ from mv2d_bench.views import ViewOutputs
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 EVAL_FEATURES = ("concat", "shared", "specific", "obs")
 
-BRANCH_KEYS = ("visible", "infrared", "shared_visible", "shared_infrared", "shared_intermediate")
-"""Keys of :meth:`ReidNet.forward`'s result: branch (and, for the shared one, the modality)."""
+BRANCH_KEYS = (
+    "visible",
+    "infrared",
+    "shared_visible",
+    "shared_infrared",
+    "shared_intermediate",
+    "shared_intermediate_infrared",
+)
+"""Keys of :meth:`ReidNet.forward`'s result: branch (and, for the shared one, the modality;
+``shared_intermediate`` is the grayscale copy of the visible images, ``..._infrared`` that of
+the infrared images)."""
+
+THIRD_VIEWS = ("gray-visible", "gray-both", "none")
+"""The intermediate modality (``reid.third_view``): grayscale copies of the visible images,
+of both modalities, or none."""
+THIRD_VIEW_KEYS = {
+    "gray-visible": ("shared_intermediate",),
+    "gray-both": ("shared_intermediate", "shared_intermediate_infrared"),
+    "none": (),
+}
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "specific": ("visible", "infrared"),
@@ -54,8 +72,20 @@ GROUPS: dict[str, tuple[str, ...]] = {
 * ``shared``: E_S on visible images, E_S on infrared images (VCD and VMD);
 * ``branches``: all four (per-view objectives such as VIB, CIB or VSD on every bottleneck);
 * ``mv2d``: visible (E_V), infrared (E_I) and the intermediate modality through E_S - three
-  views for MV2D.
+  views for MV2D (with ``third_view="gray-both"`` four: the grayscale copies of both
+  modalities; with ``"none"`` two). :func:`group_keys` applies the third view.
 """
+
+
+def group_keys(group: str, third_view: str = "gray-visible") -> tuple[str, ...]:
+    """The branch outputs (views) of ``group`` for a third view (:data:`THIRD_VIEWS`)."""
+    if group not in GROUPS:
+        raise ValueError(f"view group must be one of {', '.join(GROUPS)}; got {group!r}")
+    if third_view not in THIRD_VIEWS:
+        raise ValueError(f"third_view must be one of {', '.join(THIRD_VIEWS)}; got {third_view!r}")
+    if group != "mv2d":
+        return GROUPS[group]
+    return ("visible", "infrared", *THIRD_VIEW_KEYS[third_view])
 
 
 def resnet_trunk(
@@ -281,16 +311,29 @@ class ReidNet(nn.Module):
         self.num_classes, self.eval_feature = num_classes, eval_feature
 
     def forward(
-        self, visible: Tensor, infrared: Tensor, intermediate: Tensor | None = None
+        self,
+        visible: Tensor,
+        infrared: Tensor,
+        intermediate: Tensor | None = None,
+        intermediate_infrared: Tensor | None = None,
     ) -> dict[str, BranchOutput]:
-        """Branch outputs keyed by :data:`BRANCH_KEYS` (``shared_intermediate`` only when
-        ``intermediate`` images are given). The shared branch sees all its inputs in one pass."""
+        """Branch outputs keyed by :data:`BRANCH_KEYS` (``shared_intermediate`` and
+        ``shared_intermediate_infrared`` only when those images are given). The shared branch
+        sees all its inputs in one pass."""
         out = {"visible": self.visible(visible), "infrared": self.infrared(infrared)}
-        shared_in = [visible, infrared] + ([intermediate] if intermediate is not None else [])
+        extra = [
+            (k, x)
+            for k, x in (
+                ("shared_intermediate", intermediate),
+                ("shared_intermediate_infrared", intermediate_infrared),
+            )
+            if x is not None
+        ]
+        shared_in = [visible, infrared] + [x for _, x in extra]
         shared = self.shared(torch.cat(shared_in)).split([len(x) for x in shared_in])
         out["shared_visible"], out["shared_infrared"] = shared[0], shared[1]
-        if intermediate is not None:
-            out["shared_intermediate"] = shared[2]
+        for (key, _), o in zip(extra, shared[2:], strict=True):
+            out[key] = o
         return out
 
     @torch.no_grad()
@@ -326,12 +369,11 @@ def view_outputs(
     group: str,
     target: Tensor,
     needs: frozenset[str] = frozenset(),
+    third_view: str = "gray-visible",
 ) -> ViewOutputs:
-    """The ViewOutputs of ``group`` (see :data:`GROUPS`); fused and leave-one-out logits are
-    computed (in one batched pass) only when ``needs`` asks for them."""
-    if group not in GROUPS:
-        raise ValueError(f"view group must be one of {', '.join(GROUPS)}; got {group!r}")
-    keys = GROUPS[group]
+    """The ViewOutputs of ``group`` (see :data:`GROUPS` and :func:`group_keys`); fused and
+    leave-one-out logits are computed (in one batched pass) only when ``needs`` asks for them."""
+    keys = group_keys(group, third_view)
     missing = [k for k in keys if k not in branches]
     if missing:
         raise ValueError(

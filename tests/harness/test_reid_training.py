@@ -78,7 +78,11 @@ eval_batch_size = 16
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    return write_sysu_tree(tmp_path_factory.mktemp("sysu") / "SYSU-MM01")
+    from mv2d_bench.leaderboards.testing import write_rand_perm_cam
+
+    root = write_sysu_tree(tmp_path_factory.mktemp("sysu") / "SYSU-MM01")
+    write_rand_perm_cam(root)  # the official layout: the @2 protocols find it in exp/
+    return root
 
 
 def test_two_epoch_cpu_run_writes_a_valid_record(tree, tmp_path):
@@ -95,7 +99,17 @@ def test_two_epoch_cpu_run_writes_a_valid_record(tree, tmp_path):
     assert main(["leaderboard", "validate", str(path)]) == 0
     assert main(["leaderboard", "validate", str(out)]) == 0
 
-    assert record["protocol"] == "sysu-mm01/all-search/single-shot@1"
+    assert record["protocol"] == "sysu-mm01/all-search/single-shot@2"
+    # the gallery source and the permutation file's sha256 are in the record
+    from mv2d_bench.loaders.sysu_perms import sha256_file
+
+    assert record["protocol_gallery"] == {
+        "source": "rand_perm_cam",
+        "rand_perm_cam_sha256": sha256_file(tree / "exp" / "rand_perm_cam.mat"),
+        "seeds": None,
+    }
+    assert record["config"]["reid"]["third_view"] == "gray-visible"
+    assert record["model"]["params"]["third_view"] == "gray-visible"
     assert record["benchmark"]["name"] == "sysu-mm01"
     assert record["benchmark"]["trial"] is None
     assert record["benchmark"]["split_id"] == "sysu-mm01/train+val"

@@ -360,3 +360,74 @@ def test_float32_product_error_bound_holds(dim):
     assert torch.isinf(d32[:, -1]).all()
     # the bound is not vacuous: ~4e-6 whatever the dimension (chunks of 64 products)
     assert product_error(dim) < 5e-6
+
+
+def agw_eval_sysu(dist, q_pids, g_pids, q_cams, g_cams, max_rank=20):
+    """AGW's ``eval_sysu`` (mangye16/Cross-Modal-Re-ID-baseline, eval_metrics.py), written from
+    its definitions: rank the gallery (stable here, AGW's argsort is not), drop cam-2 images for
+    cam-3 queries, CMC over the distinct identities in ranked order, standard CMC (first true
+    image), AP = mean of precision at each true match, INP = matches / rank of the last one.
+    Returns percent values keyed like the protocols' metrics."""
+    order = np.argsort(dist, axis=1, kind="stable")
+    distinct = np.zeros(max_rank)
+    standard = np.zeros(max_rank)
+    aps, inps = [], []
+    for i in range(dist.shape[0]):
+        ranked = order[i]
+        keep = ~((q_cams[i] == 3) & (g_cams[ranked] == 2))
+        labels = g_pids[ranked][keep]
+        _, first = np.unique(labels, return_index=True)
+        new_cmc = (labels[np.sort(first)] == q_pids[i]).astype(int).cumsum()[:max_rank]
+        matches = (labels == q_pids[i]).astype(int)
+        if not matches.any():
+            continue
+        distinct[: new_cmc.size] += new_cmc
+        cmc = matches.cumsum()
+        last = np.flatnonzero(matches).max()
+        inps.append(cmc[last] / (last + 1.0))
+        cmc = np.minimum(cmc, 1)[:max_rank]
+        standard[: cmc.size] += cmc
+        aps.append(
+            (matches.cumsum() / np.arange(1, matches.size + 1) * matches).sum() / matches.sum()
+        )
+    n = len(aps)
+    out = {f"rank-{k}": 100 * distinct[k - 1] / n for k in (1, 5, 10, 20)}
+    out["mAP"], out["mINP"] = 100 * np.mean(aps), 100 * np.mean(inps)
+    out.update({f"rank-{k}-image": 100 * standard[k - 1] / n for k in (1, 5, 10, 20)})
+    return out
+
+
+def ddag_gallery_order(gids, gcams, cams, trial):
+    """DDAG's process_gallery_sysu on index lists, in its order: random.seed(trial), identities
+    ascending, cameras in the mode's order, random.choice of the folder's sorted files."""
+    random.seed(trial)
+    chosen = []
+    for pid in sorted(set(gids.tolist())):
+        for cam in cams:
+            files = sorted(np.flatnonzero((gids == pid) & (gcams == cam)).tolist())
+            if files:
+                chosen.append(random.choice(files))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("cams", [(1, 2, 4, 5), (1, 2)])
+def test_seeded_protocol_equals_the_agw_rule_on_ddag_galleries(cams):
+    from mv2d_bench.leaderboards.protocols.sysu import (
+        SeededAllSearchSingleShot,
+        SeededIndoorSearchSingleShot,
+    )
+
+    proto = SeededAllSearchSingleShot() if len(cams) == 4 else SeededIndoorSearchSingleShot()
+    qf, qids, qcams, gf, gids, gcams = make_problem(13, g_per_cam=9)
+    score = proto.score(query_feat=qf, query_ids=qids, query_cams=qcams, gallery_feat=gf,
+                        gallery_ids=gids, gallery_cams=gcams)  # fmt: skip
+    qn = qf / np.linalg.norm(qf, axis=1, keepdims=True)
+    gn = gf / np.linalg.norm(gf, axis=1, keepdims=True)
+    for trial, ours in enumerate(score.per_trial):
+        t = ddag_gallery_order(gids, gcams, cams, trial)
+        # AGW scores -(q . g) of its features; the order is that of the cosine distance
+        ref = agw_eval_sysu(1.0 - qn @ gn[t].T, qids, gids[t], qcams, gcams[t])
+        assert ours.keys() == ref.keys()
+        for k in ref:
+            assert ours[k] == pytest.approx(ref[k], abs=1e-9), (trial, k)
+    assert proto.gallery_info()["source"] == "seeds"

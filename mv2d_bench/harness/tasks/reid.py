@@ -6,8 +6,12 @@ from the HDF5 cache) and the test query / gallery. Training batches come from th
 visible + ``k`` infrared images, item j of both modalities the same person), read with one HDF5
 read per modality, augmented (zero-pad ``pad`` pixels and random crop back, random horizontal
 flip: the AGW/DDAG recipe; every random draw from the trainer's generator), and normalised with
-the ImageNet mean and std. The intermediate view is the grayscale copy of the augmented visible
-image (:func:`mv2d_bench.loaders.reid_common.grayscale`), made only when a view group needs it.
+the ImageNet mean and std. The intermediate modality (``[reid] third_view``) is the grayscale
+copy of the augmented visible images (``"gray-visible"``, the default), of both modalities
+(``"gray-both"``: two intermediate views) or nothing (``"none"``); the copies are made only when
+a view group needs them, from the pixels (:func:`mv2d_bench.loaders.reid_common.grayscale`,
+``reid.gray_from = "pixels"``) or from the normalised tensor as the authors' code does
+(``"normalised"``), and go through the shared branch.
 
 Which views the objective sees (``[model] objective_on``, see
 :data:`mv2d_bench.models.reid.GROUPS`): ``auto`` picks ``mv2d`` (visible, infrared, intermediate)
@@ -29,16 +33,22 @@ modalities (and the intermediate images when present): the triplet loss pulls th
 modalities of one identity together. f is the pre-BN feature (BN-neck convention).
 
 Evaluation (test only; ReID has no validation split): features of the query and of the gallery
-(:meth:`mv2d_bench.models.reid.ReidNet.embed`), scored by the benchmark's protocol
-(``[reid] protocol``, default the benchmark's first), which reports the mean over its trials; the
-per-trial values go to the run record.
+(:meth:`mv2d_bench.models.reid.ReidNet.embed`, computed and kept on ``run.device``), scored by
+the benchmark's protocol (``[reid] protocol``, default the benchmark's first: for SYSU-MM01 the
+official galleries, ``sysu-mm01/all-search/single-shot@2``, whose ``rand_perm_cam.mat`` is
+looked for when the run starts: ``reid.rand_perm_cam``, the data root, ``$MV2D_SYSU_RAND_PERM``),
+which reports the mean over its trials; the per-trial values and the gallery source
+(``protocol_gallery``: source and the permutation file's sha256) go to the run record.
+
+Backbone weights (``model.weights``): a local torchvision state dict, ``"none"`` (random
+initialisation, on purpose) or ``""``. A run from a paper or authors' preset (``reid.preset``)
+with ``""`` is an error: those presets train from ImageNet weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -51,9 +61,16 @@ from torch import Tensor, nn
 from mv2d_bench import objectives
 from mv2d_bench.harness.samplers import EPOCH_DEFINITIONS, IdentityPairedSampler
 from mv2d_bench.harness.task import Task
-from mv2d_bench.leaderboards import protocols
 from mv2d_bench.loaders.reid_common import INFRARED, MODALITY_NAMES, VISIBLE, grayscale
-from mv2d_bench.models.reid import GROUPS, BranchOutput, ReidNet, view_outputs
+from mv2d_bench.models.reid import (
+    GROUPS,
+    THIRD_VIEW_KEYS,
+    THIRD_VIEWS,
+    BranchOutput,
+    ReidNet,
+    group_keys,
+    view_outputs,
+)
 from mv2d_bench.models.reid_losses import batch_hard_triplet
 from mv2d_bench.objectives.contract import bind_objective, call_objective, needs_of, parameters_of
 from mv2d_bench.views import ViewOutputs
@@ -69,7 +86,8 @@ class ReidModelConfig:
     backbone: str = "resnet50"
     """torchvision ResNet of each branch (resnet18 ... resnet152)."""
     weights: str = ""
-    """Local torchvision state dict for the backbones ('' : random initialisation). Never
+    """Local torchvision state dict for the backbones; "none": random initialisation on purpose;
+    '': not given (random initialisation; an error with a paper or authors' preset). Never
     downloaded."""
     last_stride: int = 1
     z_dim: int = 256
@@ -97,7 +115,7 @@ class ReidLossConfig:
 @dataclass
 class ReidConfig:
     protocol: str = ""
-    """Protocol id ('' : the benchmark's first, e.g. sysu-mm01/all-search/single-shot@1)."""
+    """Protocol id ('' : the benchmark's first, e.g. sysu-mm01/all-search/single-shot@2)."""
     trial: int = 0
     """RegDB's split trial 1..10 (each trial is its own run); 0 for SYSU-MM01."""
     p: int = 8
@@ -111,6 +129,23 @@ class ReidConfig:
     """Zero padding before the random crop (0: no crop)."""
     flip: bool = True
     eval_batch_size: int = 128
+    third_view: str = "gray-visible"
+    """The intermediate modality: "gray-visible" (grayscale copies of the visible images),
+    "gray-both" (of both modalities: two intermediate views) or "none"."""
+    gray_from: str = "pixels"
+    """Grayscale copies from the uint8 "pixels" (PIL's luma, then normalised) or from the
+    "normalised" tensor (0.2989 R + 0.5870 G + 0.1140 B of the normalised channels, as the
+    authors' code does)."""
+    rand_perm_cam: str = ""
+    """SYSU-MM01's official rand_perm_cam.mat ('' : the data root's, then $MV2D_SYSU_RAND_PERM);
+    the @2 protocols need it, the run fails at its start without it."""
+    preset: str = ""
+    """"paper" or "authors" in the presets of configs/paper and configs/authors: such a run
+    needs model.weights (a file, or "none" for random initialisation on purpose)."""
+
+
+PRESETS = ("", "paper", "authors")
+GRAY_FROM = ("pixels", "normalised")
 
 
 @dataclass
@@ -209,9 +244,31 @@ class ReidTask(Task):
                 )
             objectives.get(name)  # unknown names fail here, with a did-you-mean
             self.extras.append((name, group))
+        if rc.third_view not in THIRD_VIEWS:
+            raise ValueError(
+                f"config: 'reid.third_view' must be one of {', '.join(THIRD_VIEWS)}; "
+                f"got {rc.third_view!r}"
+            )
+        if rc.gray_from not in GRAY_FROM:
+            raise ValueError(
+                f"config: 'reid.gray_from' must be one of {', '.join(GRAY_FROM)}; "
+                f"got {rc.gray_from!r}"
+            )
+        if rc.preset not in PRESETS:
+            raise ValueError(
+                f"config: 'reid.preset' must be '', 'paper' or 'authors'; got {rc.preset!r}"
+            )
+        if rc.preset and not mc.weights:
+            raise ValueError(
+                f"config: 'model.weights': expected a local torchvision {mc.backbone} state dict "
+                f'(--set model.weights=/path/{mc.backbone}.pth) or "none" to train from random '
+                f'initialisation on purpose; found "" with the {rc.preset} preset, which '
+                "trains from ImageNet weights"
+            )
         groups = [self.group] + [g for _, g in self.extras]
-        self.use_intermediate = any("shared_intermediate" in GROUPS[g] for g in groups)
-        self.n_views = len(GROUPS[self.group])
+        used = {k for g in groups for k in group_keys(g, rc.third_view)}
+        self.intermediates = [k for k in THIRD_VIEW_KEYS[rc.third_view] if k in used]
+        self.n_views = len(group_keys(self.group, rc.third_view))
         bench = self.benchmark
         self.protocol_id = rc.protocol or bench.protocols[0]
         if self.protocol_id not in bench.protocols:
@@ -219,11 +276,15 @@ class ReidTask(Task):
                 f"config: 'reid.protocol' {self.protocol_id!r} is not a protocol of "
                 f"{bench.name}; expected one of {', '.join(bench.protocols)}"
             )
-        self.protocol = protocols.get(self.protocol_id)  # rebuilt in setup with rand_perm_cam
+        self.protocol = make_protocol(self.protocol_id, bench, rc.rand_perm_cam or None)
 
     # -- data -------------------------------------------------------------------------------
     def setup(self) -> None:
         self._resolve()
+        # SYSU-MM01: find the trial galleries' permutations now, not after training
+        self.gallery_info = (
+            self.protocol.gallery_info() if hasattr(self.protocol, "gallery_info") else None
+        )
         trial = self.rc.trial or None
         self.data = self.benchmark.load(trial=trial, protocol=self.protocol_id)
         self.trial = self.data.trial
@@ -243,11 +304,6 @@ class ReidTask(Task):
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         self.split_sha256 = _split_sha256(self.data)
-        # SYSU-MM01: the official rand_perm_cam.mat draws the trial galleries when the root has it.
-        perms = getattr(self.benchmark, "rand_perm_cam", None)
-        cls = type(self.protocol)
-        if perms is not None and "rand_perm_cam" in inspect.signature(cls).parameters:
-            self.protocol = cls(rand_perm_cam=perms())
 
     def num_train_batches(self, epoch: int) -> int:
         return len(self.sampler)
@@ -275,13 +331,20 @@ class ReidTask(Task):
     def _normalise(self, images: Tensor) -> Tensor:
         return (images.float() / 255.0 - self.mean) / self.std
 
+    def _gray(self, pixels: Tensor, normalised: Tensor) -> Tensor:
+        """The grayscale copy of a batch (``reid.gray_from``), ready for the network."""
+        if self.rc.gray_from == "pixels":
+            return self._normalise(grayscale(pixels))
+        r, g, b = normalised.unbind(dim=1)
+        return (0.2989 * r + 0.5870 * g + 0.1140 * b).unsqueeze(1).expand_as(normalised)
+
     # -- model ------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         mc = self.mc
         model = ReidNet(
             self.num_classes,
             backbone=mc.backbone,
-            weights=mc.weights or None,
+            weights=None if mc.weights in ("", "none") else mc.weights,
             last_stride=mc.last_stride,
             z_dim=mc.z_dim,
             hidden=mc.hidden,
@@ -293,7 +356,7 @@ class ReidTask(Task):
             accepted = parameters_of(objectives.get(name))
             params = {k: v for k, v in self.config.objective.items() if k in accepted}
             obj = objectives.create(name, **params)
-            n = len(GROUPS[group])
+            n = len(group_keys(group, self.rc.third_view))
             bind_objective(obj, obs_dims=[model.feat_dim] * n, rep_dims=[model.z_dim] * n)
             extras[f"{name}@{group}"] = obj
         model.extra_objectives = extras
@@ -303,10 +366,14 @@ class ReidTask(Task):
         pad = self.rc.pad
         vis = augment(batch.visible.to(self.device), batch.flip[0], batch.offset[0], pad)
         ir = augment(batch.infrared.to(self.device), batch.flip[1], batch.offset[1], pad)
-        mid = self._normalise(grayscale(vis)) if self.use_intermediate else None
-        branches = model(self._normalise(vis), self._normalise(ir), mid)
+        vis_n, ir_n = self._normalise(vis), self._normalise(ir)
+        sources = {"shared_intermediate": (vis, vis_n), "shared_intermediate_infrared": (ir, ir_n)}
+        mids = {k: self._gray(*sources[k]) for k in self.intermediates}
+        branches = model(
+            vis_n, ir_n, mids.get("shared_intermediate"), mids.get("shared_intermediate_infrared")
+        )
         target = batch.target.to(self.device)
-        out = view_outputs(model, branches, self.group, target, needs)
+        out = view_outputs(model, branches, self.group, target, needs, self.rc.third_view)
         fields = {f.name: getattr(out, f.name) for f in dataclasses.fields(ViewOutputs)}
         return ReidOutputs(**fields, branches=branches)
 
@@ -334,8 +401,8 @@ class ReidTask(Task):
             terms["triplet"] = lc.triplet * torch.stack(tri).mean()
         for key, obj in getattr(model, "extra_objectives", {}).items():
             group = key.rpartition("@")[2]
-            needs = needs_of(obj, len(GROUPS[group]))
-            views = view_outputs(model, br, group, y, needs)
+            needs = needs_of(obj, len(group_keys(group, self.rc.third_view)))
+            views = view_outputs(model, br, group, y, needs, self.rc.third_view)
             for name, value in call_objective(obj, views).items():
                 terms[f"{key}/{name}"] = value
         return terms
@@ -387,7 +454,8 @@ class ReidTask(Task):
         mc.update(
             num_classes=self.num_classes,
             objective_on=self.group,
-            weights_sha256=_file_sha256(weights) if weights else None,
+            weights_sha256=_file_sha256(weights) if weights not in ("", "none") else None,
+            third_view=self.rc.third_view,
         )
         split_trial = self.trial  # RegDB: the split trial this run is; SYSU-MM01: None
         out: dict[str, Any] = {
@@ -402,7 +470,22 @@ class ReidTask(Task):
             "protocol": self.protocol_id,
             "model": {"name": MODEL_NAME, "params": mc},
         }
+        if self.gallery_info is not None:
+            out["protocol_gallery"] = dict(self.gallery_info)
         return out
+
+
+def make_protocol(protocol_id: str, benchmark: Any = None, rand_perm_cam: str | None = None):
+    """The protocol instance a run scores with: a SYSU-MM01 protocol looks for its permutations
+    in ``rand_perm_cam``, the benchmark's data root, then ``$MV2D_SYSU_RAND_PERM``; the same
+    rule as ``mv2d-bench score`` (which has no data root)."""
+    from mv2d_bench.registry import registry
+
+    cls = registry("protocols").load(protocol_id)
+    if hasattr(cls, "gallery_info"):
+        root = getattr(benchmark, "root", None)
+        return cls(rand_perm_cam_file=rand_perm_cam, root=root)
+    return cls()
 
 
 def _split_sha256(data) -> str:
