@@ -85,7 +85,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "protocol", metavar="PROTOCOL", help="a versioned protocol id, e.g. mvc/accuracy@1"
     )
     p.add_argument(
-        "--predictions", required=True, metavar="FILE.npz", help="the predictions file (.npz)"
+        "--predictions",
+        required=True,
+        action="append",
+        metavar="FILE.npz",
+        help="the predictions file (.npz); for protocols whose trials are separate runs "
+        "(RegDB) give it once per trial, in trial order (1, 2, ...): each trial is scored and "
+        "the mean over the trials reported",
+    )
+    p.add_argument(
+        "--rand-perm-cam",
+        metavar="FILE",
+        help="SYSU-MM01: the official rand_perm_cam.mat (the @2 ids need it; default: "
+        "$MV2D_SYSU_RAND_PERM). The @1 ids use it when given (else seeds 0..9); the seeded "
+        "ids never",
     )
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     p.set_defaults(func=_score)
@@ -93,24 +106,57 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _score(args) -> int:
     from mv2d_bench.leaderboards.protocols import get
+    from mv2d_bench.registry import registry
 
-    protocol = get(args.protocol)
-    score = protocol.score_npz(args.predictions)
+    cls = registry("protocols").load(args.protocol)
+    if hasattr(cls, "gallery_info"):  # SYSU-MM01: where the trial galleries come from
+        protocol = cls(rand_perm_cam_file=args.rand_perm_cam)
+    elif args.rand_perm_cam:
+        raise ValueError(
+            f"--rand-perm-cam: given for {args.protocol}, but only the SYSU-MM01 protocols "
+            "draw galleries from rand_perm_cam.mat"
+        )
+    else:
+        protocol = get(args.protocol)
+    files = list(args.predictions)
+    if len(files) > 1 and not getattr(protocol, "required_trials", ()):
+        raise ValueError(
+            f"--predictions: given {len(files)} times, but {protocol.id} scores one "
+            "predictions file (only protocols whose trials are separate runs take one per trial)"
+        )
+    if len(files) > 1:
+        score = protocol.score_trials([protocol.read_npz(f) for f in files])
+    else:
+        score = protocol.score_npz(files[0])
+    gallery = protocol.gallery_info() if hasattr(protocol, "gallery_info") else None
+    predictions = files[0] if len(files) == 1 else files
     if args.json:
         out = {
             "protocol": protocol.id,
-            "predictions": args.predictions,
+            "predictions": predictions,
             "metrics": score.metrics,
             "per_trial": score.per_trial,
         }
+        if gallery is not None:
+            out["protocol_gallery"] = gallery
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{protocol.id}: {args.predictions}")
+    print(f"{protocol.id}: {', '.join(files)}")
+    if gallery is not None:
+        src = gallery["source"]
+        what = (
+            f"rand_perm_cam.mat sha256 {gallery['rand_perm_cam_sha256']}"
+            if src == "rand_perm_cam"
+            else f"seeds {gallery['seeds'][0]}..{gallery['seeds'][-1]}"
+        )
+        print(f"  galleries: {src} ({what})")
+    width = max([12] + [len(m.name) + 1 for m in protocol.metrics])
     for m in protocol.metrics:
         if m.name in score.metrics:
             unit = f" {m.unit}" if m.unit else ""
-            print(f"  {m.name:<12} {score.metrics[m.name]:.4f}{unit}")
+            print(f"  {m.name:<{width}} {score.metrics[m.name]:.4f}{unit}")
     if len(score.per_trial) > 1:
-        print(f"  ({len(score.per_trial)} trials; --json lists each)")
+        what = "trial files" if len(files) > 1 else "trials"
+        print(f"  (the mean over {len(score.per_trial)} {what}; --json lists each)")
     sys.stdout.flush()
     return 0

@@ -77,9 +77,12 @@ def load_records(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
 
 
 def group_key(record: dict[str, Any]) -> dict[str, Any]:
-    """What must agree for two records to be averaged (everything but the seed and the split)."""
+    """What must agree for two records to be averaged (everything but the seed and the split).
+    SYSU-MM01 records also carry where their galleries came from (``protocol_gallery``: the
+    official permutation file, by sha256, or the seeds): records of different gallery sources
+    are never averaged (records without it, e.g. MVC, keep their key unchanged)."""
     b, o, m = record["benchmark"], record["objective"], record["model"]
-    return {
+    key = {
         "benchmark": {"name": b["name"], "version": b["version"], "data_sha256": b["data_sha256"]},
         "protocol": record["protocol"],
         "objective": {
@@ -91,6 +94,9 @@ def group_key(record: dict[str, Any]) -> dict[str, Any]:
         "model": {"name": m["name"], "params": m["params"]},
         "config": strip_volatile(canonical_config(record["config"])),
     }
+    if record.get("protocol_gallery") is not None:
+        key["protocol_gallery"] = record["protocol_gallery"]
+    return key
 
 
 def split_of(record: dict[str, Any]) -> tuple[Any, str, str]:
@@ -151,6 +157,28 @@ def entry_values(protocol, runs: Sequence[dict[str, Any]], metric: str) -> list[
     return [float(np.mean(by_trial[t])) for t in sorted(by_trial, key=lambda t: (t is None, t))]
 
 
+def split_trials(protocol, runs: Sequence[dict[str, Any]], metrics: dict) -> list[dict]:
+    """Split-trial protocols (RegDB): each trial's values (the mean of its runs, in trial order)
+    beside the entry's mean over the trials: ``[{"trial", "runs", "metrics"}]``."""
+    by_trial: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        by_trial[r["trial"]].append(r)
+    out = []
+    for t in sorted(by_trial, key=lambda t: (t is None, t)):
+        rs = by_trial[t]
+        out.append(
+            {
+                "trial": t,
+                "runs": len(rs),
+                "metrics": {
+                    name: float(np.mean([float(r["metrics"][name]) for r in rs]))
+                    for name in metrics
+                },
+            }
+        )
+    return out
+
+
 def competition_ranks(means: Sequence[float], direction: str) -> list[int]:
     """Rank of each mean (1 = best; equal means share the better rank: 1, 2, 2, 4)."""
     sign = -1.0 if direction == "max" else 1.0
@@ -187,7 +215,9 @@ def _make_entry(protocol, items: list[Loaded], splits, base: Path | None) -> dic
             "package_version": r["environment"]["package_version"],
             "git_revision": r["environment"]["git_revision"],
             "record": _relpath(it.path, base),
-            "metrics": {m.name: r["metrics"][m.name] for m in protocol.metrics},
+            "metrics": {
+                m.name: r["metrics"][m.name] for m in protocol.metrics if m.name in r["metrics"]
+            },
         }
         arts = r.get("artifacts") or {}
         if arts and it.path is not None:
@@ -196,7 +226,13 @@ def _make_entry(protocol, items: list[Loaded], splits, base: Path | None) -> dic
             run["artifacts"] = dict(arts)
         runs.append(run)
     complete, why = completeness(protocol, runs)
-    metrics = {m.name: stats(entry_values(protocol, runs, m.name)) for m in protocol.metrics}
+    # a metric added to a protocol after some runs were recorded (Metric.optional) is reported
+    # only when every run has it
+    metrics = {
+        m.name: stats(entry_values(protocol, runs, m.name))
+        for m in protocol.metrics
+        if all(m.name in r["metrics"] for r in runs)
+    }
     cost = {
         k: float(np.mean([it.data["cost"][k] for it in items]))
         for k in ("train_seconds", "eval_seconds", "steps_per_second")
@@ -224,6 +260,7 @@ def _make_entry(protocol, items: list[Loaded], splits, base: Path | None) -> dic
             "param_count": first["model"]["param_count"],
         },
         "config": key["config"],
+        **({"protocol_gallery": key["protocol_gallery"]} if "protocol_gallery" in key else {}),
         "data_sha256": first["benchmark"]["data_sha256"],
         "splits": split_list,
         "n": len(runs),
@@ -232,6 +269,11 @@ def _make_entry(protocol, items: list[Loaded], splits, base: Path | None) -> dic
         "metrics": metrics,
         "cost": cost,
         "runs": runs,
+        **(
+            {"per_trial": split_trials(protocol, runs, metrics)}
+            if protocol.trial_scope == "split"
+            else {}
+        ),
     }
 
 
@@ -280,6 +322,39 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _gallery_label(gallery: dict[str, Any]) -> str:
+    """``seeds`` or ``rand_perm_cam:<sha256 prefix>`` (what tells SYSU gallery sources apart)."""
+    sha = gallery.get("rand_perm_cam_sha256")
+    return f"{gallery.get('source')}:{sha[:8]}" if sha else str(gallery.get("source"))
+
+
+def _gallery_notes(groups: dict[str, list[Loaded]]) -> dict[tuple, list[str]]:
+    """Board notes (by board key) for runs that agree on everything but their gallery source:
+    they are separate entries, never averaged."""
+    variants: dict[str, set[str]] = defaultdict(set)
+    where: dict[str, tuple] = {}
+    for members in groups.values():
+        rec = members[0].data
+        gallery = rec.get("protocol_gallery")
+        if gallery is None:
+            continue
+        base = dict(group_key(rec))
+        base.pop("protocol_gallery")
+        k = canonical_json(base)
+        variants[k].add(_gallery_label(gallery))
+        b = rec["benchmark"]
+        where[k] = (b["name"], json.dumps(b["version"]), rec["protocol"], rec["objective"]["name"])
+    notes: dict[tuple, list[str]] = defaultdict(list)
+    for k, labels in variants.items():
+        if len(labels) > 1:
+            name, version, pid, objective = where[k]
+            notes[(name, version, _protocol(pid).id)].append(
+                f"{objective}: runs with different gallery sources ({', '.join(sorted(labels))}) "
+                "are kept as separate entries (never averaged)"
+            )
+    return notes
+
+
 def _show(json_text: str) -> str:
     value = json.loads(json_text)
     return value if isinstance(value, str) else json.dumps(value)
@@ -297,8 +372,10 @@ def _assign_labels(entries: list[dict[str, Any]]) -> None:
         flats = [
             _flatten({"objective": e["objective"]["params"], "model": e["model"]["params"]})
             | _flatten(e["config"], "config.")
+            | ({"gallery": json.dumps(_gallery_label(e["protocol_gallery"]))}
+               if e.get("protocol_gallery") else {})
             for e in group
-        ]
+        ]  # fmt: skip
         keys = sorted(set().union(*flats))
         varying = [k for k in keys if len({f.get(k) for f in flats}) > 1]
         for e, flat in zip(group, flats, strict=True):
@@ -420,6 +497,7 @@ def build(
     for it in unique.values():
         groups[canonical_json(group_key(it.data))].append(it)
     boards: dict[tuple, dict[str, Any]] = {}
+    gallery_notes = _gallery_notes(groups)
     for members in groups.values():
         rec = members[0].data
         protocol = _protocol(rec["protocol"])
@@ -429,6 +507,9 @@ def build(
         )
         parts, notes = _partition_by_split(protocol, members)
         board["notes"].extend(notes)
+        for note in gallery_notes.get(bkey, []):
+            if note not in board["notes"]:
+                board["notes"].append(note)
         for part in parts:
             seen: dict[tuple, Loaded] = {}
             for it in part:

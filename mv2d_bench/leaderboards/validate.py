@@ -508,6 +508,12 @@ def leaderboard_violations(lb: Any, file: str = "") -> list[Violation]:
                 out.append(Violation(file, f"{ep}.n", f"{e.get('n')!r}, expected {len(runs)} runs"))
             for m in proto.metrics:
                 stat = metrics.get(m.name)
+                lacking = any(
+                    not isinstance(r.get("metrics"), dict) or m.name not in r["metrics"]
+                    for r in runs
+                )
+                if not isinstance(stat, dict) and m.optional and lacking:
+                    continue  # added after some of these runs were recorded
                 if not isinstance(stat, dict):
                     out.append(
                         Violation(
@@ -607,7 +613,11 @@ def _run_matches_record(run: dict[str, Any], file: str, path: str, proto) -> lis
         "created": rec.get("created"),
         "package_version": env.get("package_version"),
         "git_revision": env.get("git_revision"),
-        "metrics": {m.name: metrics.get(m.name) for m in proto.metrics},
+        "metrics": {
+            m.name: metrics.get(m.name)
+            for m in proto.metrics
+            if not m.optional or m.name in metrics  # optional: only where the record has it
+        },
     }
     out = []
     for key, value in want.items():

@@ -38,7 +38,14 @@ def split_for(proto, rng):
     return factories.split_arrays(proto, int(rng.integers(1000)))
 
 
-def test_three_processes_equal_one_process_for_every_protocol(tmp_path):
+def test_three_processes_equal_one_process_for_every_protocol(tmp_path, monkeypatch):
+    from mv2d_bench.leaderboards.testing import write_rand_perm_cam_sizes
+
+    # SYSU-MM01's official ids (@2) read their permutations in every process: from the file
+    # $MV2D_SYSU_RAND_PERM names (the factories' galleries: 2 images per identity and camera)
+    sizes = {(c, i): 2 for c in (1, 2, 4, 5) for i in range(1, 8)}
+    write_rand_perm_cam_sizes(sizes, tmp_path / "rand_perm_cam.mat")
+    monkeypatch.setenv("MV2D_SYSU_RAND_PERM", str(tmp_path / "rand_perm_cam.mat"))
     rng = np.random.default_rng(0)
     plan, expected = [], []
     for n, entry in enumerate(registry("protocols").entries()):

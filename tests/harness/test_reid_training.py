@@ -255,7 +255,7 @@ def test_augment_pads_crops_and_flips():
 @pytest.mark.parametrize(
     ("name", "benchmark", "protocol", "trial"),
     [
-        ("sysu", "sysu-mm01", "sysu-mm01/all-search/single-shot@1", 0),
+        ("sysu", "sysu-mm01", "sysu-mm01/all-search/single-shot@2", 0),
         ("regdb", "regdb", "regdb/visible-to-thermal@1", 1),
     ],
 )
@@ -283,6 +283,7 @@ def test_paper_presets_hold_the_papers_numbers(name, benchmark, protocol, trial)
     assert (loss.ce, loss.triplet, cfg.objective["weight"]) == (1.0, 1.0, 2.0)
     assert loss.label_smoothing > 0
     assert (reid.p, reid.k, reid.protocol, reid.trial) == (8, 4, protocol, trial)
+    assert (reid.preset, model.weights, reid.third_view) == ("paper", "", "gray-visible")
     assert reid.epoch == "identities"  # every identity once per epoch, as the authors count
     assert cfg.benchmark["size"] == [288, 144]
     assert (model.backbone, model.last_stride, model.z_dim, model.hidden) == (
@@ -341,7 +342,101 @@ def test_in_run_scores_equal_offline_scores_of_the_same_predictions(
     np.savez(tmp_path / "p.npz", **arrays)
     capsys.readouterr()
     pid = task.protocol.id
-    assert main(["score", pid, "--predictions", str(tmp_path / "p.npz"), "--json"]) == 0
+    perms = str(tree / "exp" / "rand_perm_cam.mat")
+    assert main(["score", pid, "--predictions", str(tmp_path / "p.npz"), "--json",
+                 "--rand-perm-cam", perms]) == 0  # fmt: skip
     offline = json.loads(capsys.readouterr().out)
     assert offline["metrics"] == score.metrics and offline["per_trial"] == score.per_trial
     assert len(score.per_trial) == 10
+    assert offline["protocol_gallery"] == task.gallery_info  # the same galleries, and it says so
+
+
+@pytest.mark.parametrize("preset", ["paper", "authors"])
+def test_presets_refuse_random_initialisation_unless_asked(tree, tmp_path, preset):
+    """A paper or authors' preset with model.weights = "" stops before anything is loaded; a file
+    or an explicit "none" is accepted (and "none" is what the record says)."""
+    from mv2d_bench.config import load_config
+    from mv2d_bench.harness.runner import make_task
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(CONFIG.format(cache=tmp_path / "cache", extras="[]"))
+
+    def task(*sets):
+        config = load_config(
+            cfg, overrides=[f'reid.preset="{preset}"', *sets],
+            cli={"run": {"benchmark": "sysu-mm01", "objective": "mv2d", "root": str(tree)}},
+        )  # fmt: skip
+        return make_task(config)
+
+    with pytest.raises(
+        ValueError,
+        match=r"'model.weights': expected a local torchvision "
+        r"resnet18 state dict .* or \"none\".*found \"\" with the " + preset,
+    ):
+        task().setup()
+    t = task('model.weights="none"')
+    t.setup()
+    assert t.build_model() is not None
+    t.score = None
+    assert t.record_fields()["model"]["params"]["weights_sha256"] is None
+    import torchvision
+
+    weights = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    t = task(f'model.weights="{weights}"')
+    t.setup()
+    t.build_model()
+    from mv2d_bench.loaders.base import sha256_file
+
+    assert t.record_fields()["model"]["params"]["weights_sha256"] == sha256_file(weights)
+    with pytest.raises(ValueError, match="reid.preset"):
+        task('reid.preset="mine"').setup()
+
+
+@pytest.mark.parametrize(
+    ("third_view", "views", "intermediates"),
+    [
+        ("gray-visible", 3, ["shared_intermediate"]),
+        ("gray-both", 4, ["shared_intermediate", "shared_intermediate_infrared"]),
+        ("none", 2, []),
+    ],
+)
+def test_third_view_sets_the_intermediate_views(tree, tmp_path, third_view, views, intermediates):
+    task = _task(tree, tmp_path, third_view=f'"{third_view}"')
+    assert task.n_views == views and task.intermediates == intermediates
+    torch.manual_seed(0)
+    model = task.build_model()
+    batch = next(iter(task.train_batches(0, torch.Generator().manual_seed(0))))
+    from mv2d_bench.objectives import create
+
+    needs = frozenset({"obs_logits", "rep_logits", "fused_logits", "loo_logits"})
+    out = task.forward(model, batch, needs)
+    assert len(out.rep_logits) == views
+    assert sorted(k for k in out.branches if "intermediate" in k) == sorted(intermediates)
+    if third_view == "gray-both":  # the infrared grayscale copy went through the shared branch
+        from mv2d_bench.loaders.reid_common import grayscale
+
+        ir = augment(batch.infrared, batch.flip[1], batch.offset[1], task.rc.pad)
+        model.eval()
+        with torch.no_grad():
+            got = model.shared(task._normalise(grayscale(ir))).obs
+            want = model(
+                task._normalise(ir), task._normalise(ir), None, task._normalise(grayscale(ir))
+            )["shared_intermediate_infrared"].obs
+        assert torch.allclose(got, want, atol=1e-5)
+    terms = create("mv2d")(out)
+    assert all(torch.isfinite(v) for v in terms.values())
+
+
+def test_gray_from_the_normalised_tensor_as_the_authors_code(tree, tmp_path):
+    task = _task(tree, tmp_path, gray_from='"normalised"')
+    x = torch.randint(0, 256, (2, 3, 16, 8), dtype=torch.uint8)
+    n = task._normalise(x)
+    g = task._gray(x, n)
+    want = 0.2989 * n[:, 0] + 0.5870 * n[:, 1] + 0.1140 * n[:, 2]
+    assert g.shape == n.shape and torch.allclose(g[:, 1], want) and torch.equal(g[:, 0], g[:, 2])
+    (tmp_path / "p").mkdir()
+    pixels = _task(tree, tmp_path / "p")._gray(x, n)
+    from mv2d_bench.loaders.reid_common import grayscale
+
+    assert torch.equal(pixels, task._normalise(grayscale(x)))

@@ -77,7 +77,12 @@ class RegdbProtocol(ReidProtocol):
         """The trials' arrays (trial ``t`` = ``trials[t - 1]``) each scored as :meth:`score`
         does: ``per_trial`` holds each trial's metrics, ``metrics`` their mean (each trial
         weighs the same, as a leaderboard entry averages them)."""
-        per = [self.score(**arrays).metrics for arrays in trials]
+        per = []
+        for t, arrays in enumerate(trials, start=1):
+            try:
+                per.append(self.score(**arrays).metrics)
+            except ValueError as exc:
+                raise ValueError(f"trial {t}: {exc}") from exc
         if not per:
             raise ValueError(f"{self.id}: no trial predictions to score")
         keys = per[0].keys()
