@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -162,24 +163,79 @@ def test_publish_builds_validates_and_renders(runs, tmp_path, capsys):
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
+# .ci/run installs Debian's chromium where the machine allows it (root and apt-get), so this
+# runs in every CI run; elsewhere it skips with this reason.
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium); the HTML page's "
-    "headless rendering is not checked",
+    reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it "
+    "when run as root); the HTML page's headless rendering is not checked",
 )
-def test_html_renders_in_headless_chromium_to_a_non_blank_screenshot(lb, runs, tmp_path):
-    page = tmp_path / "index.html"
-    page.write_text(R.html(lb, R.embedded(R.make_plots(lb, runs.parent, "pca")[0])))
-    shot = tmp_path / "shot.png"
+
+
+def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium with the flags that work in CI containers, a fresh profile, no network."""
     cmd = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}", "--window-size=1200,1400", page.as_uri(),
+        "--disable-sync", f"--user-data-dir={profile}", *args, page.as_uri(),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+class _Rows(HTMLParser):
+    """The text of every table row's cells, in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def page(lb, runs) -> Path:
+    path = runs.parent / "index.html"
+    path.write_text(R.html(lb, R.embedded(R.make_plots(lb, runs.parent, "pca")[0])))
+    return path
+
+
+@needs_chromium
+def test_the_page_chromium_renders_shows_every_entrys_number(lb, page, tmp_path):
+    proc = _chromium(page, tmp_path / "profile", "--dump-dom")
+    assert "<table>" in proc.stdout, proc.stderr[-2000:]
+    parser = _Rows()
+    parser.feed(proc.stdout)
+    shown = [r for r in parser.rows if r]
+    n_entries = sum(len(b["entries"]) for b in lb["boards"])
+    assert len(shown) == n_entries + len(lb["boards"])  # and one header row per board
+    for board in lb["boards"]:
+        for e in board["entries"]:
+            stat = e["metrics"][board["primary"]]
+            number = f"{stat['mean']:.2f}"
+            matches = [r for r in shown if e["label"] in r and any(number in c for c in r)]
+            assert matches, (board["benchmark"], e["label"], number)
+            if stat.get("std") is not None:
+                assert any(f"{stat['std']:.2f}" in c for c in matches[0])
+
+
+@needs_chromium
+def test_html_renders_in_headless_chromium_to_a_non_blank_screenshot(page, tmp_path):
+    shot = tmp_path / "shot.png"
+    proc = _chromium(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,1400")
     assert shot.is_file(), proc.stderr[-2000:]
     img = Image.open(shot).convert("L")
     assert img.size == (1200, 1400)
