@@ -55,6 +55,12 @@ class MvcData:
         has none) or, without one, the per-class split of the labels by ``procedure``
         ('stratified' or MvNNcor's, see :mod:`mv2d_bench.loaders.splits`)."""
         if self.given_split is not None:
+            if procedure != "stratified":
+                raise DataError(
+                    f"{self.source}: data.split = {procedure!r}, but the data comes with its own "
+                    f"split ({self.given_split.source} {self.given_split.name}), which is used "
+                    "as given; leave data.split at 'stratified'"
+                )
             return self.given_split.resolve(self.labels, seed, fractions)
         return make_split(self.labels, seed, fractions, procedure=procedure)
 

@@ -325,4 +325,5 @@ class GivenSplit:
             n_samples=int(labels.shape[0]),
             labels_sha256=labels_digest(labels) if np.issubdtype(labels.dtype, np.integer) else "",
             per_class=per_class,
+            procedure="predefined",
         )

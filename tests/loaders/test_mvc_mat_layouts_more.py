@@ -78,6 +78,9 @@ def test_tmc_predefined_split_is_read_and_used_as_given(tmp_path):
     other = data.make_split(seed=4)
     assert not np.array_equal(other.val, split.val) and np.array_equal(other.test, split.test)
     assert data.make_split(seed=3).sha256 == split.sha256
+    assert split.procedure == "predefined"
+    with pytest.raises(DataError, match=r"data.split = 'mvnncor', but the data comes with its own"):
+        data.make_split(seed=3, procedure="mvnncor")
 
 
 def test_mvmat_run_uses_the_predefined_split_and_records_it(tmp_path, capsys):
