@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 DESCRIPTION = (
     "Score predictions made by any code under an official, versioned protocol, exactly as a run "
@@ -88,10 +89,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--predictions",
         required=True,
         action="append",
-        metavar="FILE.npz",
+        metavar="FILE.npz|DIR",
         help="the predictions file (.npz); for protocols whose trials are separate runs "
         "(RegDB) give it once per trial, in trial order (1, 2, ...): each trial is scored and "
-        "the mean over the trials reported",
+        "the mean over the trials reported. For a segmentation protocol also a folder in the "
+        "benchmark's submission format (nuScenes: lidarseg/<split>/<token>_lidarseg.bin; "
+        "SemanticKITTI: sequences/NN/predictions/*.label), scored against --root",
     )
     p.add_argument(
         "--rand-perm-cam",
@@ -99,6 +102,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SYSU-MM01: the official rand_perm_cam.mat (the @2 ids need it; default: "
         "$MV2D_SYSU_RAND_PERM). The @1 ids use it when given (else seeds 0..9); the seeded "
         "ids never",
+    )
+    p.add_argument(
+        "--root",
+        metavar="DATA",
+        help="data root whose labels a submission folder is scored against (default: "
+        "$MV2D_DATA/<benchmark's folder>)",
+    )
+    p.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a benchmark option for folder scoring, e.g. val_sequences=08",
     )
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     p.set_defaults(func=_score)
@@ -126,6 +143,8 @@ def _score(args) -> int:
         )
     if len(files) > 1:
         score = protocol.score_trials([protocol.read_npz(f) for f in files])
+    elif Path(files[0]).is_dir():
+        score = _score_folder(protocol, files[0], args)
     else:
         score = protocol.score_npz(files[0])
     gallery = protocol.gallery_info() if hasattr(protocol, "gallery_info") else None
@@ -160,3 +179,15 @@ def _score(args) -> int:
         print(f"  (the mean over {len(score.per_trial)} {what}; --json lists each)")
     sys.stdout.flush()
     return 0
+
+
+def _score_folder(protocol, folder: str, args):
+    """A submission folder: only protocols with ``score_folder`` (segmentation) read one."""
+    from mv2d_bench.commands.data import parse_options
+
+    if not callable(getattr(protocol, "score_folder", None)):
+        raise ValueError(
+            f"{folder}: is a folder; protocol {protocol.id} scores a .npz file "
+            f"(keys: {', '.join(protocol.npz_keys)})"
+        )
+    return protocol.score_folder(folder, args.root, **parse_options(args.option))

@@ -336,9 +336,15 @@ def shared_labelled_sweep(shared: str | Path) -> tuple[np.ndarray, np.ndarray, s
     return points, labels, label_file.name.split("_")[0]
 
 
+BUS_RAW_IDS = (15, 16)
+"""vehicle.bus.bendy and vehicle.bus.rigid: never used by :func:`synthetic_labels`, so that a
+challenge class (bus) is absent from the labels of the trees written here."""
+
+
 def synthetic_labels(n: int, seed: int) -> np.ndarray:
-    """Raw lidarseg ids 0..31 for ``n`` points (seeded)."""
-    return np.random.default_rng(seed).integers(0, len(RAW_CLASSES), n).astype(np.uint8)
+    """Raw lidarseg ids 0..31 for ``n`` points (seeded), without the two bus classes."""
+    ids = np.array([i for i in range(len(RAW_CLASSES)) if i not in BUS_RAW_IDS], dtype=np.uint8)
+    return ids[np.random.default_rng(seed).integers(0, len(ids), n)]
 
 
 def shared_nuscenes_tree(
@@ -347,7 +353,8 @@ def shared_nuscenes_tree(
     """A v1.0-mini tree with all ten mini scenes around the real files: scene-0061 starts with
     the real keyframe (six real cameras; seeded synthetic labels), scene-0103 (mini_val) holds
     the 40 real labelled points; every other scene one keyframe made of the real sweep with
-    seeded synthetic labels and the real cameras. ``stride`` subsamples the real sweep."""
+    seeded synthetic labels (never bus: :data:`BUS_RAW_IDS`) and the real cameras. ``stride``
+    subsamples the real sweep."""
     from nuscenes.utils.splits import create_splits_scenes
 
     splits = create_splits_scenes(verbose=False)
