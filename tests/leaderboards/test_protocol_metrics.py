@@ -57,12 +57,28 @@ def protocol(pid: str) -> Protocol:
     return proto
 
 
+def seg_arrays(proto: Protocol, rng: np.random.Generator, n: int = 101) -> dict[str, np.ndarray]:
+    """Point labels 0..K-1 (0 = ignore), predictions lowest_pred..K-1, half of them right;
+    the camera-only protocols also get a visibility mask."""
+    k = proto.num_classes
+    label = rng.integers(0, k, n).astype(np.uint8)
+    pred = rng.integers(proto.lowest_pred, k, n)
+    right = (rng.random(n) < 0.5) & (label >= proto.lowest_pred)
+    pred[right] = label[right]
+    out = {"pred": pred, "label": label}
+    if proto.fov:
+        out["visible"] = rng.random(n) < 0.4
+    return out
+
+
 def split_arrays(proto: Protocol, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     if proto.benchmark == "mvc":
         return mvc_arrays(rng)
     if proto.benchmark in ("sysu-mm01", "regdb"):
         return reid_arrays(proto, rng)
+    if proto.benchmark in ("nuscenes-lidarseg", "semantickitti"):
+        return seg_arrays(proto, rng)
     pytest.fail(f"no test data for protocol {proto.id}: add a factory to {__file__}")
 
 
@@ -127,9 +143,15 @@ def test_streaming_in_random_batches_equals_the_whole_split_exactly(pid, seed):
         assert got.metrics == whole.metrics and got.per_trial == whole.per_trial
     if proto.dataset_index_keys:  # the protocol's own engine, no metric machinery
         assert proto.score_split(**arrays).metrics == whole.metrics
-    else:
+    elif proto.benchmark == "mvc":
         expect = 100.0 * np.mean(arrays["pred"].argmax(1) == arrays["label"])
         assert whole.metrics["accuracy"] == pytest.approx(expect, abs=1e-12)
+    else:  # segmentation: the protocol's IoU rule on a confusion matrix counted here
+        keep = arrays.get("visible", np.ones(len(arrays["label"]), bool))
+        conf = np.zeros((proto.num_classes,) * 2, np.int64)
+        np.add.at(conf, (arrays["label"][keep], arrays["pred"][keep]), 1)
+        conf[0] = 0
+        assert whole.metrics == proto.score_confusion(conf).metrics
     # tensors in, same numbers out; a reset metric starts from nothing
     metric = proto.metric()
     stream(proto, random_batches(proto, arrays, rng, shuffle=True), metric)

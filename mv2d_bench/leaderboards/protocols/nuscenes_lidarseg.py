@@ -4,7 +4,7 @@ Exactly the devkit's ``LidarSegEval`` on the validation split: one confusion mat
 point of every validation keyframe, the 16 challenge classes (predictions in 1..16; 0 is never a
 valid prediction), ground-truth 0 (ignore) dropped, per-class IoU and mIoU as the ``nanmean``
 over the classes present in labels or predictions (see
-:mod:`mv2d_bench.leaderboards.protocols.seg_confusion`). ``val`` is the validation split of the
+:mod:`mv2d_bench.leaderboards.protocols.segmentation`). ``val`` is the validation split of the
 benchmark's version: ``val`` of v1.0-trainval, ``mini_val`` of v1.0-mini.
 
 ``val-fov@1`` scores only the points that at least one of the six cameras sees (the devkit's
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from mv2d_bench.leaderboards.protocols.base import Metric, Score
-from mv2d_bench.leaderboards.protocols.seg_confusion import SegProtocol, seg_metrics
+from mv2d_bench.leaderboards.protocols.segmentation import SegProtocol, seg_metrics
 from mv2d_bench.loaders import nuscenes_classes as nc
 
 PRED = (

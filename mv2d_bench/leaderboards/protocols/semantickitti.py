@@ -5,7 +5,7 @@ split (sequence 08): the official ``learning_map`` to 19 classes + ignore 0, one
 over every point, ground truth 0 dropped, a valid point predicted 0 counted as a false negative
 of its class, IoU_c = TP / (TP + FP + FN + 1e-15), mIoU = the plain mean over classes 1..19
 (a class absent from labels and predictions counts as 0). See
-:mod:`mv2d_bench.leaderboards.protocols.seg_confusion`.
+:mod:`mv2d_bench.leaderboards.protocols.segmentation`.
 
 ``val-fov@1`` scores only the points that land in image_2 (camera z > 0, 0 <= u < W,
 0 <= v < H with P2 and Tr of the sequence's calib.txt): about 15 % of a scan. It is what the
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from mv2d_bench.leaderboards.protocols.base import Metric, Score
-from mv2d_bench.leaderboards.protocols.seg_confusion import SegProtocol, seg_metrics
+from mv2d_bench.leaderboards.protocols.segmentation import SegProtocol, seg_metrics
 from mv2d_bench.loaders import semantickitti_classes as kc
 
 PRED = (
