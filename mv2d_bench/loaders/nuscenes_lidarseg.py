@@ -142,11 +142,11 @@ class NuScenesLidarseg(SegBenchmark):
                 f"{', '.join(sorted(known))}"
             )
         super().__init__(root, **options)
-        self.version = str(options.get("version", "v1.0-trainval"))
-        if self.version not in SPLITS:
+        self.dataset_version = str(options.get("version", "v1.0-trainval"))
+        if self.dataset_version not in SPLITS:
             raise ValueError(
                 f"nuscenes-lidarseg: option 'version' must be one of {', '.join(SPLITS)} (the "
-                f"versions with lidarseg train/val labels); got {self.version!r}"
+                f"versions with lidarseg train/val labels); got {self.dataset_version!r}"
             )
         from mv2d_bench.loaders.semantickitti import _bool_option
 
@@ -156,12 +156,18 @@ class NuScenesLidarseg(SegBenchmark):
         self._refs: dict[str, list[ScanRef]] = {}
 
     # -- the devkit ---------------------------------------------------------------------------
+    @property
+    def tables(self) -> Path:
+        """The version's table folder, ``<root>/<version>``."""
+        return self.root / self.dataset_version
+
     def check_tables(self) -> None:
-        folder = self.root / self.version
+        folder = self.tables
         if not folder.is_dir():
             raise DataError(
-                f"{folder}: table folder missing; nuScenes-lidarseg expects {self.version}/*.json "
-                f"under {self.root} (option version= picks v1.0-trainval or v1.0-mini)"
+                f"{folder}: table folder missing; nuScenes-lidarseg expects "
+                f"{self.dataset_version}/*.json under {self.root} (option version= picks "
+                "v1.0-trainval or v1.0-mini)"
             )
         for table in TABLES:
             path = folder / f"{table}.json"
@@ -181,14 +187,12 @@ class NuScenesLidarseg(SegBenchmark):
             out = io.StringIO()
             try:
                 with contextlib.redirect_stdout(out):
-                    self._nusc = NuScenes(self.version, str(self.root), verbose=False)
+                    self._nusc = NuScenes(self.dataset_version, str(self.root), verbose=False)
             except AssertionError as exc:
-                raise DataError(
-                    f"{self.root / self.version}: the devkit refused the tree: {exc}"
-                ) from None
+                raise DataError(f"{self.tables}: the devkit refused the tree: {exc}") from None
             except (KeyError, ValueError, OSError) as exc:  # a malformed table
                 raise DataError(
-                    f"{self.root / self.version}: a table could not be read by the devkit "
+                    f"{self.tables}: a table could not be read by the devkit "
                     f"({type(exc).__name__}: {exc})"
                 ) from None
         return self._nusc
@@ -202,7 +206,7 @@ class NuScenesLidarseg(SegBenchmark):
                 mapper = LidarsegClassMapper(self.nusc)
             except KeyError as exc:
                 raise DataError(
-                    f"{self.root / self.version / 'category.json'}: class {exc} is not a "
+                    f"{self.tables / 'category.json'}: class {exc} is not a "
                     "nuScenes-lidarseg class the devkit's mapper knows"
                 ) from None
             self._lut = nc.coarse_lut(mapper)
@@ -214,10 +218,10 @@ class NuScenesLidarseg(SegBenchmark):
 
     def devkit_split(self, split: str) -> str:
         self.check_split(split)
-        return SPLITS[self.version][0 if split == "train" else 1]
+        return SPLITS[self.dataset_version][0 if split == "train" else 1]
 
     def split_id(self, split: str) -> str:
-        return f"nuscenes-lidarseg/{self.version}/{self.devkit_split(split)}"
+        return f"nuscenes-lidarseg/{self.dataset_version}/{self.devkit_split(split)}"
 
     def sample_tokens(self, split: str) -> list[str]:
         """Keyframe tokens of ``split`` in the devkit's evaluation order."""
@@ -231,14 +235,14 @@ class NuScenesLidarseg(SegBenchmark):
         missing = [s for s in create_splits_scenes(verbose=False)[name] if s not in known]
         if missing:
             raise DataError(
-                f"{self.root / self.version / 'scene.json'}: split {name} lists {len(missing)} "
+                f"{self.tables / 'scene.json'}: split {name} lists {len(missing)} "
                 f"scene(s) the table does not have, e.g. {', '.join(missing[:3])}"
             )
         try:
             return get_samples_in_eval_set(nusc, name)
         except (AssertionError, KeyError) as exc:
             raise DataError(
-                f"{self.root / self.version / 'sample.json'}: the keyframes of split {name} do "
+                f"{self.tables / 'sample.json'}: the keyframes of split {name} do "
                 f"not chain as scene.json says ({exc})"
             ) from None
 
@@ -252,7 +256,7 @@ class NuScenesLidarseg(SegBenchmark):
             sample = nusc.get("sample", sample_token)
             if "LIDAR_TOP" not in sample["data"]:
                 raise DataError(
-                    f"{self.root / self.version / 'sample_data.json'}: keyframe {sample_token} "
+                    f"{self.tables / 'sample_data.json'}: keyframe {sample_token} "
                     "has no LIDAR_TOP sample_data"
                 )
             sd_token = sample["data"]["LIDAR_TOP"]
@@ -261,14 +265,14 @@ class NuScenesLidarseg(SegBenchmark):
                 label = nusc.get("lidarseg", sd_token)["filename"]
             except KeyError:
                 raise DataError(
-                    f"{self.root / self.version / 'lidarseg.json'}: no record for the LIDAR_TOP "
+                    f"{self.tables / 'lidarseg.json'}: no record for the LIDAR_TOP "
                     f"sample_data {sd_token} (keyframe {sample_token})"
                 ) from None
             cams = []
             for channel in CAMERAS:
                 if channel not in sample["data"]:
                     raise DataError(
-                        f"{self.root / self.version / 'sample_data.json'}: keyframe "
+                        f"{self.tables / 'sample_data.json'}: keyframe "
                         f"{sample_token} has no {channel} image"
                     )
                 cam_sd = nusc.get("sample_data", sample["data"][channel])
@@ -303,15 +307,22 @@ class NuScenesLidarseg(SegBenchmark):
             ids = sorted({int(i) for i in np.unique(raw[bad])})
             raise DataError(
                 f"{source}: unknown raw lidarseg class id(s) {ids[:10]}; expected the indices of "
-                f"{self.root / self.version / 'category.json'} ({len(nc.RAW_CLASSES)} classes)"
+                f"{self.tables / 'category.json'} ({len(nc.RAW_CLASSES)} classes)"
             )
         return mapped.astype(np.uint8)
+
+    def write_predictions(self, folder, scan_id: str, pred: np.ndarray) -> Path:
+        """``folder/lidarseg/<val split>/<token>_lidarseg.bin`` (uint8 1..16, the devkit's
+        submission format; the split is ``val`` or ``mini_val``)."""
+        from mv2d_bench.leaderboards.seg_submission import write_nuscenes_predictions
+
+        return write_nuscenes_predictions(folder, self.devkit_split("val"), scan_id, pred)
 
     # -- provenance ---------------------------------------------------------------------------
     def data_sha256(self, splits: list[str]) -> str:
         """sha256 of the listing (paths and sizes) of the splits' sweeps, label files and
         images plus the table files."""
-        files = [str(self.root / self.version / f"{t}.json") for t in TABLES]
+        files = [str(self.tables / f"{t}.json") for t in TABLES]
         for split in splits:
             for ref in self.scans(split):
                 files += [ref.points, ref.labels, *(c.image for c in ref.cameras)]
@@ -329,7 +340,11 @@ class NuScenesLidarseg(SegBenchmark):
         try:
             self.check_tables()
             n = len(self.nusc.lidarseg)
-            add("tables", True, f"{self.version}: {len(TABLES)} tables, {n} lidarseg records")
+            add(
+                "tables",
+                True,
+                f"{self.dataset_version}: {len(TABLES)} tables, {n} lidarseg records",
+            )
         except DataError as exc:
             add("tables", False, str(exc))
             return {"benchmark": self.name, "root": str(self.root), "ok": False, "checks": checks}

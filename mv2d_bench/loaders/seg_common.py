@@ -157,6 +157,10 @@ class SegBenchmark(Benchmark):
     def split_id(self, split: str) -> str:
         raise NotImplementedError
 
+    def write_predictions(self, folder: str | os.PathLike, scan_id: str, pred: np.ndarray) -> Path:
+        """Write one scan's predicted classes (1..K) in the benchmark's submission format."""
+        raise NotImplementedError
+
     # -- shared -----------------------------------------------------------------------------
     def check_split(self, split: str) -> None:
         if split not in self.split_names():

@@ -232,6 +232,12 @@ class SemanticKitti(SegBenchmark):
     def map_labels(self, raw: np.ndarray, source: str) -> np.ndarray:
         return kc.map_labels(raw, source)
 
+    def write_predictions(self, folder, scan_id: str, pred: np.ndarray) -> Path:
+        """``folder/sequences/NN/predictions/NNNNNN.label``: raw ids via learning_map_inv."""
+        from mv2d_bench.leaderboards.seg_submission import write_semantickitti_predictions
+
+        return write_semantickitti_predictions(folder, scan_id, pred)
+
     # -- provenance -----------------------------------------------------------------------
     def data_sha256(self, splits: list[str]) -> str:
         """sha256 of the listing (paths and sizes) of the splits' scan and label files plus

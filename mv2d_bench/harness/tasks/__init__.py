@@ -12,6 +12,7 @@ from typing import Any
 TASKS: dict[str, str] = {
     "mvc": "mv2d_bench.harness.tasks.mvc:MvcTask",
     "reid": "mv2d_bench.harness.tasks.reid:ReidTask",
+    "seg": "mv2d_bench.harness.tasks.seg:SegTask",
 }
 
 
