@@ -70,16 +70,10 @@ def _progress(items: list, desc: str):
     return tqdm(items, desc=desc, unit="scan", disable=len(items) < 20, leave=False)
 
 
-def _read_predictions(path: Path, dtype: Any, n_points: int) -> np.ndarray:
-    if not path.is_file():
-        raise SubmissionError(f"{path}: prediction file missing (one per scan of the split)")
-    pred = np.fromfile(path, dtype=dtype)
-    if pred.shape[0] != n_points:
-        raise SubmissionError(
-            f"{path}: {pred.shape[0]} predictions for a scan of {n_points} points; expected one "
-            f"{np.dtype(dtype).name} per point"
-        )
-    return pred
+def _read_predictions(path: Path, dtype: Any, n_points: int, points: str) -> np.ndarray:
+    from mv2d_bench.loaders.seg_common import read_label_file
+
+    return read_label_file(path, dtype, n_points, points, "prediction", SubmissionError)
 
 
 def _check_extra(found: set[Path], expected: set[Path], folder: Path) -> None:
@@ -119,7 +113,7 @@ def score_nuscenes_folder(
         scan = bench.read_scan(ref, cameras=protocol.fov)
         path = split_dir / f"{ref.id}_lidarseg.bin"
         expected.add(path)
-        pred = _read_predictions(path, np.uint8, len(scan))
+        pred = _read_predictions(path, np.uint8, len(scan), ref.points)
         arrays = {"pred": pred, "label": scan.labels}
         if protocol.fov:
             arrays["visible"] = scan.seen
@@ -146,7 +140,7 @@ def score_semantickitti_folder(
         path = folder / "sequences" / seq / "predictions" / f"{frame}.label"
         expected.add(path)
         scan = bench.read_scan(ref, cameras=protocol.fov)
-        raw = _read_predictions(path, np.uint32, len(scan))
+        raw = _read_predictions(path, np.uint32, len(scan), ref.points)
         pred = kc.map_labels(raw, str(path))
         arrays = {"pred": pred, "label": scan.labels}
         if protocol.fov:

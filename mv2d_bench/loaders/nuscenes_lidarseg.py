@@ -41,6 +41,8 @@ from mv2d_bench.loaders.seg_common import (
     CameraRef,
     ScanRef,
     SegBenchmark,
+    bool_option,
+    check_options,
     listing_sha256,
     read_label_file,
 )
@@ -134,13 +136,7 @@ class NuScenesLidarseg(SegBenchmark):
     )
 
     def __init__(self, root=None, **options: Any) -> None:
-        known = {"version", "check_counts"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(
-                f"nuscenes-lidarseg: unknown option(s) {', '.join(unknown)}; accepted: "
-                f"{', '.join(sorted(known))}"
-            )
+        check_options(self.name, options, {"version", "check_counts"})
         super().__init__(root, **options)
         self.dataset_version = str(options.get("version", "v1.0-trainval"))
         if self.dataset_version not in SPLITS:
@@ -148,9 +144,7 @@ class NuScenesLidarseg(SegBenchmark):
                 f"nuscenes-lidarseg: option 'version' must be one of {', '.join(SPLITS)} (the "
                 f"versions with lidarseg train/val labels); got {self.dataset_version!r}"
             )
-        from mv2d_bench.loaders.semantickitti import _bool_option
-
-        self.check_counts = _bool_option(options.get("check_counts", True), "check_counts")
+        self.check_counts = bool_option(options.get("check_counts", True), "check_counts")
         self._nusc = None
         self._lut = None
         self._refs: dict[str, list[ScanRef]] = {}
@@ -330,8 +324,6 @@ class NuScenesLidarseg(SegBenchmark):
 
     # -- verify -------------------------------------------------------------------------------
     def verify(self) -> dict[str, Any]:
-        from mv2d_bench.loaders.base import sha256_file
-
         checks: list[dict[str, Any]] = []
 
         def add(name: str, ok: bool, detail: str, **extra: Any) -> None:
@@ -386,11 +378,5 @@ class NuScenesLidarseg(SegBenchmark):
         jpgs = [m for m in missing if m.endswith(".jpg")]
         add("camera images", not jpgs, f"{len(jpgs)} missing, e.g. {jpgs[0]}" if jpgs
             else f"{6 * total} images")  # fmt: skip
-        for rel, expected in self.card.checksums.items():
-            path = self.root / rel
-            if path.is_file():
-                got = sha256_file(path)
-                add(f"sha256 {Path(rel).name}", got == expected,
-                    got if got == expected else f"{got} (expected {expected})")  # fmt: skip
-        return {"benchmark": self.name, "root": str(self.root),
-                "ok": all(c["ok"] for c in checks), "checks": checks}  # fmt: skip
+        checks += self.checksum_checks()
+        return self.report(checks)

@@ -93,18 +93,43 @@ def read_points(path: str | os.PathLike, width: int) -> np.ndarray:
     return np.fromfile(path, dtype=np.float32).reshape(-1, width)
 
 
-def read_label_file(path: str | os.PathLike, dtype: Any, n_points: int, points: str) -> np.ndarray:
-    """One label per point; a length different from the scan's is an error naming both files."""
+def read_label_file(
+    path: str | os.PathLike,
+    dtype: Any,
+    n_points: int,
+    points: str,
+    what: str = "label",
+    error: type[Exception] = DataError,
+) -> np.ndarray:
+    """One ``what`` (label, prediction) per point of the scan ``points``; a missing file or a
+    length different from the scan's is an ``error`` naming both files."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: label file not found (labels of {points})")
-    labels = np.fromfile(path, dtype=dtype)
-    if labels.shape[0] != n_points:
-        raise DataError(
-            f"{path}: {labels.shape[0]} labels for {n_points} points in {points}; expected one "
-            f"{np.dtype(dtype).name} label per point"
+        raise error(f"{path}: {what} file not found (one per scan; scan {points})")
+    values = np.fromfile(path, dtype=dtype)
+    if values.shape[0] != n_points:
+        raise error(
+            f"{path}: {values.shape[0]} {what}s for {n_points} points in {points}; expected one "
+            f"{np.dtype(dtype).name} {what} per point"
         )
-    return labels
+    return values
+
+
+def bool_option(value: Any, option: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise ValueError(f"option '{option}': expected true or false, got {value!r}")
+
+
+def check_options(benchmark: str, options: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(
+            f"{benchmark}: unknown option(s) {', '.join(unknown)}; accepted: "
+            f"{', '.join(sorted(known))}"
+        )
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -198,6 +223,24 @@ class SegBenchmark(Benchmark):
             visible=visible,
             uv=uv,
         )
+
+    def checksum_checks(self) -> list[dict[str, Any]]:
+        """verify() checks: the files of the data card's checksums that exist under the root."""
+        from mv2d_bench.loaders.base import sha256_file
+
+        checks = []
+        for rel, expected in (self.card.checksums if self.card else {}).items():
+            path = self.root / rel
+            if path.is_file():
+                got = sha256_file(path)
+                detail = got if got == expected else f"{got} (expected {expected})"
+                checks.append({"name": f"sha256 {Path(rel).name}", "ok": got == expected,
+                               "detail": detail})  # fmt: skip
+        return checks
+
+    def report(self, checks: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"benchmark": self.name, "root": str(self.root),
+                "ok": all(c["ok"] for c in checks), "checks": checks}  # fmt: skip
 
     def split_sha256(self, splits: list[str]) -> str:
         """sha256 of the scan ids of ``splits`` in order (what a run trained and scored on)."""

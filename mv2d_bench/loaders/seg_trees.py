@@ -26,30 +26,11 @@ from typing import Any
 import numpy as np
 
 from mv2d_bench.loaders.nuscenes_classes import RAW_CLASSES
+from mv2d_bench.loaders.nuscenes_lidarseg import CAMERAS as NUSCENES_CAMERAS
+from mv2d_bench.loaders.nuscenes_lidarseg import TABLES as ALL_TABLES
 
-NUSCENES_CAMERAS = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_FRONT_LEFT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_BACK_RIGHT",
-)
-TABLES = (
-    "category",
-    "attribute",
-    "visibility",
-    "instance",
-    "sensor",
-    "calibrated_sensor",
-    "ego_pose",
-    "log",
-    "scene",
-    "sample",
-    "sample_data",
-    "sample_annotation",
-    "map",
-)
+TABLES = ALL_TABLES[:-1]
+"""The 13 nuScenes tables (lidarseg.json is written separately)."""
 
 
 def _token(*parts: Any) -> str:

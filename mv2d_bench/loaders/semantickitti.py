@@ -28,6 +28,8 @@ from mv2d_bench.loaders.seg_common import (
     CameraRef,
     ScanRef,
     SegBenchmark,
+    bool_option,
+    check_options,
     listing_sha256,
     read_label_file,
 )
@@ -99,14 +101,6 @@ def _sequence_list(value: Any, option: str) -> tuple[str, ...] | None:
     return tuple(seqs)
 
 
-def _bool_option(value: Any, option: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    raise ValueError(f"option '{option}': expected true or false, got {value!r}")
-
-
 class SemanticKitti(SegBenchmark):
     """SemanticKITTI: 19 classes, one camera (image_2). See the module docstring."""
 
@@ -149,12 +143,7 @@ class SemanticKitti(SegBenchmark):
 
     def __init__(self, root=None, **options: Any) -> None:
         known = {"train_sequences", "val_sequences", "test_sequences", "check_counts"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(
-                f"semantickitti: unknown option(s) {', '.join(unknown)}; accepted: "
-                f"{', '.join(sorted(known))}"
-            )
+        check_options(self.name, options, known)
         super().__init__(root, **options)
         if (self.root / "dataset" / "sequences").is_dir() and not (
             self.root / "sequences"
@@ -168,7 +157,7 @@ class SemanticKitti(SegBenchmark):
             "test": _sequence_list(options.get("test_sequences"), "test_sequences")
             or kc.TEST_SEQUENCES,
         }
-        self.check_counts = _bool_option(options.get("check_counts", True), "check_counts")
+        self.check_counts = bool_option(options.get("check_counts", True), "check_counts")
         self._calib: dict[str, dict[str, np.ndarray]] = {}
         self._refs: dict[str, list[ScanRef]] = {}
 
@@ -255,8 +244,6 @@ class SemanticKitti(SegBenchmark):
 
     # -- verify ---------------------------------------------------------------------------
     def verify(self) -> dict[str, Any]:
-        from mv2d_bench.loaders.base import sha256_file
-
         checks: list[dict[str, Any]] = []
 
         def add(name: str, ok: bool, detail: str, **extra: Any) -> None:
@@ -298,11 +285,5 @@ class SemanticKitti(SegBenchmark):
         add("image_2", not missing_images,
             f"{len(missing_images)} missing, e.g. {missing_images[0]}" if missing_images
             else f"{n_labelled} images")  # fmt: skip
-        for rel, expected in self.card.checksums.items():
-            path = self.root / rel
-            if path.is_file():
-                got = sha256_file(path)
-                add(f"sha256 {rel}", got == expected, got if got == expected else
-                    f"{got} (expected {expected})")  # fmt: skip
-        return {"benchmark": self.name, "root": str(self.root),
-                "ok": all(c["ok"] for c in checks), "checks": checks}  # fmt: skip
+        checks += self.checksum_checks()
+        return self.report(checks)

@@ -74,13 +74,13 @@ def test_nuscenes_folder_errors_name_the_file(nusc_tree, tmp_path):
     ref = bench.scans("val")[0]
     path = tmp_path / "sub/lidarseg/mini_val" / f"{ref.id}_lidarseg.bin"
     path.write_bytes(path.read_bytes()[:-1])
-    with pytest.raises(ValueError, match=r"_lidarseg\.bin: 39 predictions for a scan of 40"):
+    with pytest.raises(ValueError, match=r"_lidarseg\.bin: 39 predictions for 40 points"):
         proto.score_folder(str(tmp_path / "sub"), str(nusc_tree))
     path.write_bytes(bytes(40))  # zeros: the devkit asserts predictions are 1..16
     with pytest.raises(ValueError, match=r"_lidarseg\.bin: pred: class ids must be in 1\.\.16"):
         proto.score_folder(str(tmp_path / "sub"), str(nusc_tree))
     path.unlink()
-    with pytest.raises(ValueError, match=r"_lidarseg\.bin: prediction file missing"):
+    with pytest.raises(ValueError, match=r"_lidarseg\.bin: prediction file not found"):
         proto.score_folder(str(tmp_path / "sub"), str(nusc_tree))
     nuscenes_submission(nusc_tree, tmp_path / "sub")
     (path.parent / "deadbeef_lidarseg.bin").write_bytes(b"\x01")
@@ -149,4 +149,4 @@ def test_score_cli_reads_arrays_and_folders(kitti_tree, tmp_path, capsys):
     code = main(["score", "semantickitti/val@1", "--predictions", str(empty), "--root",
                  str(kitti_tree)])  # fmt: skip
     assert code == 2
-    assert "000000.label: prediction file missing" in capsys.readouterr().err
+    assert "000000.label: prediction file not found" in capsys.readouterr().err

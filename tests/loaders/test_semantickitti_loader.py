@@ -160,6 +160,6 @@ def test_verify_reports_layout_counts_and_checksums(real_tree):
     assert by_name["train layout"]["ok"] and by_name["labels"]["ok"] and by_name["image_2"]["ok"]
     assert not by_name["published scan counts"]["ok"]  # one scan where 4541 are published
     assert "00: 1 (published 4541)" in by_name["published scan counts"]["detail"]
-    assert by_name["sha256 sequences/00/velodyne/000000.bin"]["ok"]
+    assert by_name["sha256 000000.bin"]["ok"]
     quiet = open_tree(real_tree, val_sequences="08", test_sequences="08", check_counts="false")
     assert quiet.verify()["ok"]
