@@ -20,7 +20,16 @@ import traceback
 
 from mv2d_bench import __version__
 
-COMMANDS = ("objectives", "benchmarks", "data", "run", "suite", "score", "leaderboard")
+COMMANDS = (
+    "objectives",
+    "benchmarks",
+    "data",
+    "run",
+    "evaluate",
+    "suite",
+    "score",
+    "leaderboard",
+)
 PROG = "mv2d-bench"
 EXIT_USAGE = 2
 """Bad input: the one-line error."""

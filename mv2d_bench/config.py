@@ -86,6 +86,9 @@ class TrainConfig:
     """Drop the last incomplete training batch (BatchNorm needs more than one item)."""
     eval_every: int = 1
     """Validate every N epochs (and always after the last)."""
+    eval_batch_size: int = 0
+    """Items per evaluation batch (0: the task's default; MVC 4096, ReID reid.eval_batch_size).
+    Under torchrun evaluation batch b goes to rank b % world size."""
     grad_clip: float = 0.0
     """Clip the global gradient norm to this value (0: no clipping)."""
     progress: bool = True
@@ -129,6 +132,7 @@ LATER_KEYS: dict[tuple[str, str], Any] = {
     ("train", "momentum"): 0.9,
     ("train", "nesterov"): False,
     ("train", "schedule"): "step",
+    ("train", "eval_batch_size"): 0,
     ("reid", "third_view"): "gray-visible",
     ("reid", "gray_from"): "pixels",
 }
@@ -463,6 +467,7 @@ def validate(cfg: RunConfig, sources: dict[tuple[str, str], str] | None = None) 
         ),
         (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
         (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
+        (t.eval_batch_size >= 0, "train.eval_batch_size", "an integer >= 0", t.eval_batch_size),
         (t.eval_every >= 1, "train.eval_every", "an integer >= 1", t.eval_every),
         (0 <= cfg.run.seed <= MAX_SEED, "run.seed", SEED_RANGE, cfg.run.seed),
         (

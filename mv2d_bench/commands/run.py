@@ -72,5 +72,6 @@ def _run(args: argparse.Namespace) -> int:
     if not config.run.benchmark:
         raise ValueError("no benchmark given: pass --benchmark NAME or set run.benchmark")
     path = run(config, args.out, checkpoint=args.checkpoint)
-    print(path)
+    if path is not None:  # rank 0 (the only one under torchrun that writes)
+        print(path)
     return 0

@@ -1,6 +1,6 @@
 """One run end to end: config -> benchmark -> task -> trainer -> run record on disk.
 
-Used by ``mv2d-bench run`` and ``mv2d-bench suite``. The JSONL log goes to
+Used by ``mv2d-bench run`` (also under torchrun) and ``mv2d-bench suite``. The JSONL log goes to
 ``<out>/logs/<benchmark>-<objective>-s<seed>-<key>.jsonl`` and is listed in the record's
 ``artifacts`` (a path relative to the record).
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from mv2d_bench import loaders
 from mv2d_bench.config import RunConfig, run_key
+from mv2d_bench.harness.distributed import init_from_env, shutdown, world
 from mv2d_bench.harness.tasks import task_class
 from mv2d_bench.harness.trainer import Trainer, TrainResult, resolve_device
 from mv2d_bench.leaderboards.records import environment, write_record
@@ -71,7 +72,11 @@ def build_record(config: RunConfig, task, result: TrainResult, log_rel: str | No
             "eval_seconds": round(result.eval_seconds, 3),
             "steps_per_second": round(result.steps_per_second, 3),
         },
-        "environment": environment(str(task.device)),
+        "environment": {
+            **environment(str(task.device)),
+            "world_size": world().size,
+            "backend": world().backend,
+        },
     }
     if fields.get("protocol_gallery") is not None:  # SYSU-MM01: where the galleries came from
         record["protocol_gallery"] = fields["protocol_gallery"]
@@ -83,11 +88,25 @@ def build_record(config: RunConfig, task, result: TrainResult, log_rel: str | No
     return record
 
 
-def run(config: RunConfig, out_dir: str | Path, checkpoint: str | Path | None = None) -> Path:
-    """Train and evaluate one configuration; write its run record into ``out_dir``."""
+def run(
+    config: RunConfig, out_dir: str | Path, checkpoint: str | Path | None = None
+) -> Path | None:
+    """Train and evaluate one configuration; write its run record into ``out_dir``.
+
+    Under torchrun every process calls this: they join the process group (gloo on the CPU,
+    NCCL on CUDA), train one DistributedDataParallel model on their shares of each global
+    batch, and only rank 0 writes the log, checkpoints and the record (its path is returned;
+    the other ranks return None)."""
     out_dir = Path(out_dir)
-    task = make_task(config)
-    log_rel = f"logs/{log_name(config)}"
-    trainer = Trainer(task, config, log_path=out_dir / log_rel, checkpoint_path=checkpoint)
-    result = trainer.fit()
-    return write_record(out_dir, build_record(config, task, result, log_rel))
+    started = init_from_env(config.run.device)
+    try:
+        task = make_task(config)
+        log_rel = f"logs/{log_name(config)}"
+        trainer = Trainer(task, config, log_path=out_dir / log_rel, checkpoint_path=checkpoint)
+        result = trainer.fit()
+        if not world().is_main:
+            return None
+        return write_record(out_dir, build_record(config, task, result, log_rel))
+    finally:
+        if started:
+            shutdown()

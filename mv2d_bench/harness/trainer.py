@@ -18,15 +18,23 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from mv2d_bench import objectives
 from mv2d_bench.config import RunConfig
 from mv2d_bench.harness.checkpoints import clone_state, load_checkpoint, save_checkpoint
+from mv2d_bench.harness.distributed import (
+    all_reduce_mean,
+    broadcast_buffers,
+    main_first,
+    run_device,
+    world,
+)
 from mv2d_bench.harness.evaluation import evaluate
 from mv2d_bench.harness.optim import lr_factor, make_optimizer, schedule_factor
 from mv2d_bench.harness.progress import Progress
 from mv2d_bench.harness.runlog import JsonlLog
-from mv2d_bench.harness.seeding import generator, seed_everything
+from mv2d_bench.harness.seeding import derive_seed, generator, seed_everything
 from mv2d_bench.harness.task import Task
 from mv2d_bench.leaderboards.protocols import Score
 from mv2d_bench.objectives.contract import call_objective, hparams_of, needs_of
@@ -62,16 +70,41 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``run.device`` as a device; under torchrun a CUDA device is this process's
+    ``cuda:LOCAL_RANK``."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return run_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"run.device is {name!r} but torch sees no CUDA device")
-    return dev
+    return run_device(dev)
 
 
 def objective_needs(objective: nn.Module, n_views: int | None) -> frozenset[str]:
     return needs_of(objective, n_views)
+
+
+class TrainStep(nn.Module):
+    """The model and the objective as one module whose ``forward(batch)`` returns the named loss
+    terms (``task.forward``, ``task.losses``, the objective's terms as ``obj/<name>``).
+
+    This is what ``DistributedDataParallel`` wraps under torchrun: every parameter (the
+    objective's too, e.g. CIB's estimator) is used inside its forward, so DDP syncs all their
+    gradients, and the task keeps calling methods and attributes of the real model."""
+
+    def __init__(self, task: Task, model: nn.Module, objective: nn.Module, needs) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+        self.task = task
+        self.needs = needs
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        outputs = self.task.forward(self.model, batch, self.needs)
+        terms = dict(self.task.losses(self.model, outputs, batch))
+        for name, value in call_objective(self.objective, outputs).items():
+            terms[f"obj/{name}"] = value
+        return terms
 
 
 class Trainer:
@@ -98,7 +131,8 @@ class Trainer:
         if cfg.run.threads > 0:
             torch.set_num_threads(cfg.run.threads)
         seed_everything(cfg.run.seed, cfg.train.deterministic)
-        self.task.setup()
+        with main_first():  # a data cache is built by rank 0 only
+            self.task.setup()
         seed_everything(cfg.run.seed, cfg.train.deterministic)
         self.model = self.task.build_model().to(self.device)
         self.objective = objectives.create(cfg.run.objective, **cfg.objective).to(self.device)
@@ -116,6 +150,17 @@ class Trainer:
         self.optimizer = make_optimizer(params, t)
         for group in self.optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
+        self.world = world()
+        self.step_module: nn.Module = TrainStep(self.task, self.model, self.objective, self.needs)
+        if self.world.size > 1:
+            # one replica per process; gradients averaged over the ranks (each rank's loss is
+            # the mean over its share of the global batch). Unused parameters (a head whose
+            # loss weight is 0) are allowed.
+            self.step_module = DistributedDataParallel(
+                self.step_module, find_unused_parameters=True
+            )
+            # different dropout / bottleneck samples on each rank (the same on every rerun)
+            torch.manual_seed(derive_seed(cfg.run.seed, "rank", str(self.world.rank)))
 
     def _materialise_objective(self) -> None:
         """Run one forward pass when the objective sizes its parameters from the data (CIB)."""
@@ -135,8 +180,15 @@ class Trainer:
             self.build()
         cfg, task, model, objective = self.config, self.task, self.model, self.objective
         t = cfg.train
-        log = JsonlLog(self.log_path)
-        log.write("start", config=cfg.to_dict(), device=str(self.device))
+        main = self.world.is_main
+        log = JsonlLog(self.log_path if main else None)
+        log.write(
+            "start",
+            config=cfg.to_dict(),
+            device=str(self.device),
+            world_size=self.world.size,
+            backend=self.world.backend,
+        )
         batch_gen = generator(cfg.run.seed, "batches")
         start_epoch, history = 0, []
         best = {"epoch": 0, "value": None, "metrics": {}, "state": None}
@@ -146,7 +198,8 @@ class Trainer:
         primary = task.protocol.primary
         per_epoch = [task.num_train_batches(e) for e in range(t.epochs)]
         total = sum(per_epoch) if all(n is not None for n in per_epoch) else None
-        bar = Progress(total, enabled=t.progress, desc=f"{cfg.run.benchmark}/{cfg.run.objective}")
+        desc = f"{cfg.run.benchmark}/{cfg.run.objective}"
+        bar = Progress(total, enabled=t.progress and main, desc=desc)
         if total is not None:
             bar.step(sum(per_epoch[:start_epoch]))
         train_s = eval_s = 0.0
@@ -183,7 +236,7 @@ class Trainer:
                 log.write("epoch", **row)
                 extra = {f"val_{primary}": row["val"][primary]} if ("val" in row) else None
                 bar.show(epoch + 1, terms, extra)
-                if self.checkpoint_path is not None:
+                if self.checkpoint_path is not None and main:
                     self._save(epoch + 1, history, best, batch_gen)
             complete = True
         finally:
@@ -230,15 +283,16 @@ class Trainer:
                 sums[name] = sums[name] + value if name in sums else value
             n += 1
             bar.step()
+        if self.world.size > 1 and sums:  # the epoch's mean terms over every rank's items
+            names = list(sums)
+            mean = all_reduce_mean(torch.stack([sums[k].float() for k in names]))
+            sums = dict(zip(names, mean, strict=True))
         return {k: v.item() for k, v in sums.items()}, n
 
     def train_step(self, batch: Any, epoch: int = 0, step: int = 0) -> dict[str, Tensor]:
         """One optimisation step on ``batch`` (model in train mode); returns the detached terms."""
-        task, model, objective, opt = self.task, self.model, self.objective, self.optimizer
-        outputs = task.forward(model, batch, self.needs)
-        terms = dict(task.losses(model, outputs, batch))
-        for name, value in call_objective(objective, outputs).items():
-            terms[f"obj/{name}"] = value
+        opt = self.optimizer
+        terms = self.step_module(batch)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             bad = {k: float(v.detach()) for k, v in terms.items()}
@@ -255,8 +309,10 @@ class Trainer:
         return {k: v.detach() for k, v in terms.items()}
 
     def evaluate(self, split: str) -> Score:
-        """The protocol's score of the model as it is now on ``split`` (synced across ranks)."""
+        """The protocol's score of the model as it is now on ``split`` (synced across ranks:
+        every rank first takes rank 0's buffers, so all ranks evaluate the same weights)."""
         self.objective.eval()
+        broadcast_buffers(self.model)
         score = evaluate(self.task, self.model, split)
         self.scores[split] = score
         return score

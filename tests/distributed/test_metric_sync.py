@@ -5,8 +5,6 @@ no batch of an item group (or none at all)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,14 +18,6 @@ REPO = HERE.parents[1]
 WORLD = 3
 
 
-def torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python -m torch.distributed.run --standalone --nproc-per-node N ...`` on the CPU."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", *args]  # fmt: skip
-    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
 def split_for(proto, rng):
     """A split of the protocol's keys (factories in ../leaderboards/test_protocol_metrics.py)."""
     sys.path.insert(0, str(REPO / "tests" / "leaderboards"))
@@ -38,7 +28,7 @@ def split_for(proto, rng):
     return factories.split_arrays(proto, int(rng.integers(1000)))
 
 
-def test_three_processes_equal_one_process_for_every_protocol(tmp_path, monkeypatch):
+def test_three_processes_equal_one_process_for_every_protocol(tmp_path, monkeypatch, torchrun):
     from mv2d_bench.leaderboards.testing import write_rand_perm_cam_sizes
 
     # SYSU-MM01's official ids (@2) read their permutations in every process: from the file
@@ -64,6 +54,10 @@ def test_three_processes_equal_one_process_for_every_protocol(tmp_path, monkeypa
     np.savez(tmp_path / f"{len(plan) - 1}.npz", **np.load(tmp_path / "0.npz"))
     expected.append(get("mvc/accuracy@1").score(**np.load(tmp_path / "0.npz")))
     assert get(plan[0]["protocol"]).benchmark == "mvc", "the idle-rank case reuses the MVC split"
+    seven = {k: v[:7] for k, v in np.load(tmp_path / "0.npz").items()}  # 7 items, batches of 2
+    plan.append({"protocol": "mvc/accuracy@1", "batch": {"": 2}})
+    np.savez(tmp_path / f"{len(plan) - 1}.npz", **seven)
+    expected.append(get("mvc/accuracy@1").score(**seven))
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     proc = torchrun(WORLD, str(HERE / "metric_worker.py"), str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -74,5 +68,6 @@ def test_three_processes_equal_one_process_for_every_protocol(tmp_path, monkeypa
             got = res["scores"][str(n)]
             assert got["metrics"] == score.metrics, (rank, plan[n])
             assert got["per_trial"] == score.per_trial
-    # the shares really were uneven: some rank had no batch of the last plan item
-    assert [r["scores"][str(len(plan) - 1)]["batches"] for r in results] == [1, 1, 0]
+    # the shares really were uneven: a rank without a batch; 7 items as 2 + 1 + 1 batches
+    assert [r["scores"][str(len(plan) - 2)]["batches"] for r in results] == [1, 1, 0]
+    assert [r["scores"][str(len(plan) - 1)]["batches"] for r in results] == [2, 1, 1]

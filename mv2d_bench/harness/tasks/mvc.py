@@ -102,7 +102,8 @@ class MvcTask(Task):
     """The trainer also evaluates the last epoch's weights on test (``last_epoch_accuracy``)."""
 
     eval_batch_size: int = 4096
-    """Items per evaluation batch (batch b of a split goes to rank b % world_size)."""
+    """Items per evaluation batch unless ``train.eval_batch_size`` says otherwise (batch b of a
+    split goes to rank b % world_size)."""
 
     # -- data -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -146,24 +147,35 @@ class MvcTask(Task):
         n, bs = len(self.parts["train"][1]), self.config.train.batch_size
         if self.config.train.drop_last and n >= bs:
             return n // bs
-        return -(-n // bs)
+        full, rest = divmod(n, bs)
+        # under torchrun a last batch smaller than the world size would leave a rank empty
+        return full + (1 if rest >= self.world.size else 0)
 
     def num_train_batches(self, epoch: int) -> int:
         return self._n_batches()
 
     def train_batches(self, epoch: int, generator: torch.Generator):
+        """Contiguous slices of one seeded permutation per epoch. Under torchrun every rank
+        draws the same permutation and takes its share (:meth:`World.share`) of each global
+        batch of ``train.batch_size`` rows."""
         views, labels = self.parts["train"]
         n, bs = len(labels), self.config.train.batch_size
+        w = self.world
         perm = torch.randperm(n, generator=generator).to(self.device)
+        if w.size > 1 and bs < w.size:
+            raise ValueError(
+                f"config: 'train.batch_size' is the global batch and must be >= the world size "
+                f"{w.size}; got {bs}"
+            )
+        spans = [w.share(b * bs, min((b + 1) * bs, n)) for b in range(self._n_batches())]
         if all(not v.sparse for v in views):
             ordered = [v.data[perm] for v in views]  # one gather per view and epoch
             target = labels[perm]
-            for b in range(self._n_batches()):
-                s = slice(b * bs, min((b + 1) * bs, n))
-                yield MvcBatch([x[s] for x in ordered], target[s])
+            for lo, hi in spans:
+                yield MvcBatch([x[lo:hi] for x in ordered], target[lo:hi])
         else:
-            for b in range(self._n_batches()):
-                idx = perm[b * bs : (b + 1) * bs]
+            for lo, hi in spans:
+                idx = perm[lo:hi]
                 yield MvcBatch([v.take(idx) for v in views], labels[idx])
 
     # -- model ------------------------------------------------------------------------------
@@ -229,7 +241,7 @@ class MvcTask(Task):
         yield from self._eval_batches(views, labels)
 
     def _eval_batches(self, views: list[ViewMatrix], labels: Tensor):
-        n, size = len(labels), self.eval_batch_size
+        n, size = len(labels), self.config.train.eval_batch_size or self.eval_batch_size
         for b in self.eval_shard(-(-n // size)):
             s = slice(b * size, min((b + 1) * size, n))
             yield MvcBatch([v.take(s) for v in views], labels[s])

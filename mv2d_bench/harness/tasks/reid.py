@@ -309,7 +309,17 @@ class ReidTask(Task):
         return len(self.sampler)
 
     def train_batches(self, epoch: int, generator: torch.Generator):
-        rc, train = self.rc, self.data.train
+        """The sampler's batches, augmented. Under torchrun every rank draws the same global
+        batch (the same random numbers) and keeps a disjoint share of its ``P`` identities
+        (:meth:`World.share`), with their ``K`` + ``K`` images."""
+        rc, train, w = self.rc, self.data.train, self.world
+        if w.size > 1 and rc.p < w.size:
+            raise ValueError(
+                f"config: 'reid.p' (identities per global batch) must be >= the world size "
+                f"{w.size}, so that every rank has an identity; got {rc.p}"
+            )
+        lo, hi = w.share(0, rc.p)
+        share = slice(lo * rc.k, hi * rc.k)  # items are identity-major: j = p * K + k
         for b in self.sampler.batches(generator):
             vis_rows, ir_rows = self.vis_pos[b.visible], self.ir_pos[b.infrared]
             n = len(vis_rows)
@@ -319,6 +329,9 @@ class ReidTask(Task):
                 else (torch.zeros(2, n, dtype=torch.bool))
             )
             offset = torch.randint(0, 2 * rc.pad + 1, (2, n, 2), generator=generator)
+            if w.size > 1:
+                vis_rows, ir_rows = vis_rows[share], ir_rows[share]
+                flip, offset = flip[:, share], offset[:, share]
             yield ReidBatch(
                 visible=train.images(vis_rows.numpy()),
                 infrared=train.images(ir_rows.numpy()),
@@ -413,7 +426,7 @@ class ReidTask(Task):
         the query set then the gallery, each modality's images in set order, ``eval_batch_size``
         at a time."""
         plan = []
-        bs = self.rc.eval_batch_size
+        bs = self.config.train.eval_batch_size or self.rc.eval_batch_size
         for side, images in (("query", self.data.query), ("gallery", self.data.gallery)):
             modality = np.asarray(images.modality)
             for m in np.unique(modality):
