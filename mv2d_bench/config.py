@@ -82,6 +82,13 @@ class TrainConfig:
     lr_gamma: float = 0.05
     warmup_epochs: int = 0
     """Linear warm-up from lr/warmup_epochs to lr over the first epochs (0: none)."""
+    warmup_start: float | None = None
+    """The warm-up's first factor s: s at epoch 0, s + (1 - s) * epoch / warmup_epochs after,
+    1 from epoch warmup_epochs on (a WarmupMultiStepLR with warmup_factor s). None (the
+    default): the ramp (epoch + 1) / warmup_epochs."""
+    amp: bool = False
+    """Automatic mixed precision for training (forward and loss under torch.autocast: float16
+    with a gradient scaler on CUDA, bfloat16 on the CPU); evaluation stays float32."""
     drop_last: bool = True
     """Drop the last incomplete training batch (BatchNorm needs more than one item)."""
     eval_every: int = 1
@@ -133,8 +140,16 @@ LATER_KEYS: dict[tuple[str, str], Any] = {
     ("train", "nesterov"): False,
     ("train", "schedule"): "step",
     ("train", "eval_batch_size"): 0,
+    ("train", "warmup_start"): None,
+    ("train", "amp"): False,
     ("reid", "third_view"): "gray-visible",
     ("reid", "gray_from"): "pixels",
+    ("model", "bottleneck_type"): "gaussian",  # ReID's [model]
+    ("model", "rep_head"): "linear",
+    ("loss", "rank"): "batch-hard",  # ReID's [loss] (MVC's loss.rank is a weight, never this)
+    ("loss", "ranked_list_margins"): [0.9, 1.0],
+    ("loss", "ranked_list_alphas"): [2.2, 2.0],
+    ("loss", "ranked_list_temperature"): 1.0,
 }
 
 
@@ -485,6 +500,12 @@ def validate(cfg: RunConfig, sources: dict[tuple[str, str], str] | None = None) 
         (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
         (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
         (t.grad_clip >= 0, "train.grad_clip", "a number >= 0 (0: no clipping)", t.grad_clip),
+        (
+            t.warmup_start is None or 0 < t.warmup_start <= 1,
+            "train.warmup_start",
+            "a number in (0, 1] (the warm-up's first factor)",
+            t.warmup_start,
+        ),
         (
             cfg.data.split in SPLIT_PROCEDURES,
             "data.split",

@@ -9,7 +9,9 @@
   ``CosineAnnealingLR`` with ``eta_min = 0``, ``T_max = epochs - warmup``), one value per epoch;
   ``lr_milestones`` and ``lr_gamma`` are not used.
 - ``train.warmup_epochs``: linear warm-up, ``(epoch + 1) / warmup`` times the schedule's factor
-  over the first epochs, with either schedule.
+  over the first epochs, with either schedule; with ``train.warmup_start = s`` the warm-up
+  factor is ``s + (1 - s) * epoch / warmup`` instead (``s`` at epoch 0; the ``warmup_factor`` of
+  the WarmupMultiStepLR that ReID codes use).
 
 The factor is a pure function of the epoch, so the schedule's position is the epoch itself.
 """
@@ -32,9 +34,10 @@ def lr_factor(
     warmup: int,
     schedule: str = "step",
     epochs: int = 0,
+    warmup_start: float | None = None,
 ) -> float:
     """Learning-rate multiplier at the start of 0-based ``epoch`` (``epochs``: the run's
-    length, needed by ``"cosine"``)."""
+    length, needed by ``"cosine"``; ``warmup_start``: see the module docstring)."""
     if schedule == "step":
         factor = gamma ** sum(1 for m in milestones if epoch >= m)
     elif schedule == "cosine":
@@ -51,7 +54,10 @@ def lr_factor(
             f"config: 'train.schedule' must be one of {', '.join(SCHEDULES)}; got {schedule!r}"
         )
     if warmup > 0 and epoch < warmup:
-        factor *= (epoch + 1) / warmup
+        if warmup_start is None:
+            factor *= (epoch + 1) / warmup
+        else:
+            factor *= warmup_start + (1.0 - warmup_start) * epoch / warmup
     return factor
 
 
@@ -64,6 +70,7 @@ def schedule_factor(epoch: int, train: Any) -> float:
         train.warmup_epochs,
         train.schedule,
         train.epochs,
+        getattr(train, "warmup_start", None),
     )
 
 

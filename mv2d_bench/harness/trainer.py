@@ -161,6 +161,11 @@ class Trainer:
             )
             # different dropout / bottleneck samples on each rank (the same on every rerun)
             torch.manual_seed(derive_seed(cfg.run.seed, "rank", str(self.world.rank)))
+        # train.amp: float16 + a gradient scaler on CUDA, bfloat16 (no scaler needed) elsewhere
+        self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=bool(t.amp) and self.device.type == "cuda"
+        )
 
     def _materialise_objective(self) -> None:
         """Run one forward pass when the objective sizes its parameters from the data (CIB)."""
@@ -292,7 +297,11 @@ class Trainer:
     def train_step(self, batch: Any, epoch: int = 0, step: int = 0) -> dict[str, Tensor]:
         """One optimisation step on ``batch`` (model in train mode); returns the detached terms."""
         opt = self.optimizer
-        terms = self.step_module(batch)
+        amp = bool(self.config.train.amp)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
+            terms = self.step_module(batch)
+        if amp:  # the loss terms in float32, whatever autocast computed them in
+            terms = {k: v.float() for k, v in terms.items()}
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             bad = {k: float(v.detach()) for k, v in terms.items()}
@@ -301,11 +310,13 @@ class Trainer:
                 "(lower train.lr or check the data for extreme values)"
             )
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()  # the scaler is a no-op unless AMP runs on CUDA
         if self.config.train.grad_clip > 0:
+            self.scaler.unscale_(opt)
             params = [p for g in opt.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip)
-        opt.step()
+        self.scaler.step(opt)
+        self.scaler.update()
         return {k: v.detach() for k, v in terms.items()}
 
     def evaluate(self, split: str) -> Score:
@@ -329,6 +340,7 @@ class Trainer:
                 "model": self.model.state_dict(),
                 "objective": self.objective.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                **({"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
                 "batch_generator": gen.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
@@ -347,6 +359,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler.is_enabled() and "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
         gen.set_state(state["batch_generator"])
         torch.set_rng_state(state["torch_rng"])
         return int(state["epoch"]), list(state["history"]), state["best"]

@@ -825,6 +825,25 @@ REID_NPZ_KEYS = {
 }
 
 
+def all_finite(x: Any) -> bool:
+    """No NaN or infinity in ``x`` (an array or a tensor). A finite float64 sum proves it
+    cheaply (any NaN or infinity makes the sum non-finite; finite float32 values cannot
+    overflow a float64 sum); otherwise the elementwise check decides."""
+    if isinstance(x, torch.Tensor):
+        if not (x.dtype.is_floating_point or x.dtype.is_complex):
+            return True
+        if x.numel() == 0 or bool(torch.isfinite(x.sum(dtype=torch.float64))):
+            return True
+        return bool(torch.isfinite(x).all())
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if x.size == 0 or np.isfinite(x.sum(dtype=np.float64)):
+            return True
+    return bool(np.isfinite(x).all())
+
+
 class ReidProtocol(Protocol):
     """Shared input checks and npz reading of the ReID protocols."""
 
@@ -884,12 +903,7 @@ class ReidProtocol(Protocol):
                     f"key {side}_feat: expected a 2-D float array (items x dims), got "
                     f"{feat.dtype} {tuple(feat.shape)}"
                 )
-            finite = (
-                bool(torch.isfinite(feat).all())
-                if isinstance(feat, torch.Tensor)
-                else np.isfinite(feat).all()
-            )
-            if not finite:
+            if not all_finite(feat):
                 raise ValueError(f"key {side}_feat: holds NaN or infinite values")
             out[f"{side}_feat"] = feat
             for what in ("ids", "cams"):

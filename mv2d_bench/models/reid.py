@@ -216,6 +216,46 @@ class MlpGaussianBottleneck(nn.Module):
         return self.gaussian(self.pre(v))
 
 
+class DeterministicBottleneck(nn.Module):
+    """The MV2D authors' released ReID bottleneck: ``in_dim - hidden[0] - ... - z_dim`` with
+    BatchNorm and ReLU after each hidden layer (their 2048-1000-500-512), no sampling:
+    ``forward(v) -> (z, z, zeros)`` (mean = z, std = 0)."""
+
+    def __init__(self, in_dim: int, z_dim: int, hidden: Sequence[int] = (1000, 500)) -> None:
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        if any(h < 1 for h in hidden) or z_dim < 1:
+            raise ValueError(f"bottleneck widths must be >= 1; got {hidden} -> {z_dim}")
+        layers: list[nn.Module] = []
+        d = in_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True)]
+            d = h
+        layers.append(nn.Linear(d, z_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        z = self.net(v)
+        return z, z, torch.zeros_like(z)
+
+
+def mlp_head(z_dim: int, num_classes: int) -> nn.Sequential:
+    """The authors' classifier on z: ``z - z/2`` with BatchNorm, LeakyReLU(0.1), dropout 0.5,
+    then ``z/2 - classes``."""
+    half = max(1, z_dim // 2)
+    return nn.Sequential(
+        nn.Linear(z_dim, half),
+        nn.BatchNorm1d(half),
+        nn.LeakyReLU(0.1),
+        nn.Dropout(0.5),
+        nn.Linear(half, num_classes),
+    )
+
+
+BOTTLENECK_TYPES = ("gaussian", "deterministic")
+REP_HEADS = ("linear", "mlp")
+
+
 class Branch(nn.Module):
     """One ResNet branch with its BN-neck, Gaussian bottleneck and the two heads."""
 
@@ -228,16 +268,32 @@ class Branch(nn.Module):
         z_dim: int = 256,
         hidden: Sequence[int] = (1024, 512),
         bottleneck: bool = True,
+        bottleneck_type: str = "gaussian",
+        rep_head: str = "linear",
     ) -> None:
         super().__init__()
+        if bottleneck_type not in BOTTLENECK_TYPES:
+            raise ValueError(
+                f"bottleneck_type must be one of {', '.join(BOTTLENECK_TYPES)}; "
+                f"got {bottleneck_type!r}"
+            )
+        if rep_head not in REP_HEADS:
+            raise ValueError(f"rep_head must be one of {', '.join(REP_HEADS)}; got {rep_head!r}")
         self.trunk, self.feat_dim = resnet_trunk(backbone, weights, last_stride)
         self.neck = nn.BatchNorm1d(self.feat_dim)
         self.neck.bias.requires_grad_(False)  # BN-neck: no shift (Luo et al., 2019)
         self.obs_head = nn.Linear(self.feat_dim, num_classes, bias=False)
         nn.init.normal_(self.obs_head.weight, std=0.001)
         if bottleneck:
-            self.bottleneck = MlpGaussianBottleneck(self.feat_dim, z_dim, hidden)
-            self.rep_head = nn.Linear(z_dim, num_classes)
+            cls = (
+                MlpGaussianBottleneck if bottleneck_type == "gaussian" else DeterministicBottleneck
+            )
+            self.bottleneck = cls(self.feat_dim, z_dim, hidden)
+            self.rep_head = (
+                nn.Linear(z_dim, num_classes)
+                if rep_head == "linear"
+                else mlp_head(z_dim, num_classes)
+            )
         else:  # the "no bottleneck" ablation: z = v, P_z = P_v
             self.bottleneck = self.rep_head = None
 
@@ -271,7 +327,9 @@ class ReidNet(nn.Module):
     of the image's specific branch and of the shared branch, concatenated; ``shared`` or
     ``specific`` one of them; ``obs`` the two BN-neck observations, concatenated the same way.
     ``bottleneck=False`` is the "no bottleneck" ablation: z = v and P_z = P_v in every branch (the
-    retrieval feature is then v).
+    retrieval feature is then v). ``bottleneck_type="deterministic"`` and ``rep_head="mlp"`` are
+    the authors' released bottleneck and classifier on z (:class:`DeterministicBottleneck`,
+    :func:`mlp_head`).
     """
 
     def __init__(
@@ -284,6 +342,8 @@ class ReidNet(nn.Module):
         hidden: Sequence[int] = (1024, 512),
         eval_feature: str = "concat",
         bottleneck: bool = True,
+        bottleneck_type: str = "gaussian",
+        rep_head: str = "linear",
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -300,6 +360,8 @@ class ReidNet(nn.Module):
             z_dim=z_dim,
             hidden=hidden,
             bottleneck=bottleneck,
+            bottleneck_type=bottleneck_type,
+            rep_head=rep_head,
         )
         self.visible = Branch(**kw)
         self.infrared = Branch(**kw)

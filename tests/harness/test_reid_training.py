@@ -440,3 +440,84 @@ def test_gray_from_the_normalised_tensor_as_the_authors_code(tree, tmp_path):
     from mv2d_bench.loaders.reid_common import grayscale
 
     assert torch.equal(pixels, task._normalise(grayscale(x)))
+
+
+@pytest.mark.parametrize(("name", "benchmark"), [("sysu", "sysu-mm01"), ("regdb", "regdb")])
+def test_authors_presets_hold_their_codes_settings(name, benchmark):
+    from mv2d_bench.config import load_config
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "authors" / f"{name}.toml"
+    cfg = load_config(path)
+    t, loss, model, reid = cfg.train, cfg.task["loss"], cfg.task["model"], cfg.task["reid"]
+    assert cfg.run.benchmark == benchmark and cfg.run.objective == "vcd"
+    assert (t.epochs, t.lr, t.weight_decay, t.optimizer) == (600, 2.6e-4, 5e-4, "adam")
+    assert (t.lr_milestones, t.lr_gamma, t.warmup_epochs, t.warmup_start) == ([209], 0.1, 9, 0.109)
+    assert cfg.benchmark["size"] == [384, 192] and (reid.pad, reid.flip) == (0, True)
+    assert (reid.p, reid.k, reid.epoch, reid.preset) == (8, 4, "identities", "authors")
+    assert (loss.ce, loss.triplet, loss.rank, loss.rank_on) == (1.0, 1.0, "ranked-list", "obs")
+    assert (loss.ranked_list_margins, loss.ranked_list_alphas) == ([0.9, 1.0], [2.2, 2.0])
+    assert cfg.objective["weight"] == 2.0 and model.extra_objectives == ["vsd@specific"]
+    assert (model.bottleneck_type, model.rep_head, model.z_dim, model.hidden) == (
+        "deterministic", "mlp", 512, [1000, 500])  # fmt: skip
+    assert model.weights == ""  # so the guard asks for the weights
+    text = path.read_text()
+    for deviation in ("kl_div", "test set", "Sinkhorn", "ShallowCAM", "grayscale"):
+        assert deviation in text, deviation  # each listed in the comments
+
+
+def test_authors_options_train_end_to_end_on_cpu(tree, tmp_path):
+    """One epoch with the authors' preset's options (ranked-list loss, deterministic bottleneck,
+    MLP head, their warm-up), shrunk to the tiny tree, through `mv2d-bench run`."""
+    preset = Path(__file__).resolve().parents[2] / "configs" / "authors" / "sysu.toml"
+    sets = ['model.backbone="resnet18"', "model.z_dim=16", "model.hidden=[32, 24]",
+            'model.weights="none"', "benchmark.size=[16, 8]",
+            f'benchmark.cache_dir="{tmp_path / "cache"}"', "benchmark.progress=false",
+            "reid.p=2", "reid.k=2", "reid.eval_batch_size=16"]  # fmt: skip
+    out = tmp_path / "runs"
+    args = ["run", "--config", str(preset), "--root", str(tree), "--epochs", "2",
+            "--out", str(out), "--no-progress", "--device", "cpu"]  # fmt: skip
+    assert main(args + [x for s in sets for x in ("--set", s)]) == 0
+    (path,) = sorted(out.glob("sysu-mm01-*.json"))
+    record = read_record(path)
+    assert main(["leaderboard", "validate", str(path)]) == 0
+    p = record["model"]["params"]
+    assert (p["bottleneck_type"], p["rep_head"], p["weights_sha256"]) == (
+        "deterministic",
+        "mlp",
+        None,
+    )
+    assert record["config"]["model"]["weights"] == "none"  # random initialisation, on purpose
+    rows = [json.loads(x) for x in (out / record["artifacts"]["log"]).read_text().splitlines()]
+    epochs = [r for r in rows if r["event"] == "epoch"]
+    assert [r["lr"] for r in epochs] == pytest.approx([2.6e-4 * 0.109, 2.6e-4 * (0.109 + 0.099)])
+    assert set(epochs[0]["loss"]) == {"ce", "triplet", "obj/vcd", "vsd@specific/vsd"}
+    assert all(np.isfinite(v) for r in epochs for v in r["loss"].values())
+
+
+def test_amp_training_on_cpu_uses_bfloat16_autocast(tree, tmp_path):
+    """train.amp: the forward pass runs under autocast (bfloat16 on the CPU; float16 with a
+    gradient scaler on CUDA, tested in tests/harness/test_reid_cuda.py where CUDA exists)."""
+    from mv2d_bench.config import load_config
+    from mv2d_bench.harness.runner import make_task
+    from mv2d_bench.harness.trainer import Trainer
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(CONFIG.format(cache=tmp_path / "cache", extras="[]"))
+    config = load_config(
+        cfg, overrides=["train.amp=true", "train.epochs=1"],
+        cli={"run": {"benchmark": "sysu-mm01", "objective": "mv2d", "root": str(tree)}},
+    )  # fmt: skip
+    trainer = Trainer(make_task(config), config)
+    trainer.build()
+    assert not trainer.scaler.is_enabled() and trainer.amp_dtype == torch.bfloat16
+    seen = []
+    handle = trainer.model.visible.trunk.register_forward_hook(
+        lambda m, i, o: seen.append((o.dtype, torch.is_autocast_enabled("cpu")))
+    )
+    batch = next(iter(trainer.task.train_batches(0, torch.Generator().manual_seed(0))))
+    trainer.model.train()
+    terms = trainer.train_step(batch)
+    handle.remove()
+    assert seen and all(d == torch.bfloat16 and on for d, on in seen)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in terms.values())
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())

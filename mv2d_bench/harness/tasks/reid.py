@@ -71,7 +71,7 @@ from mv2d_bench.models.reid import (
     group_keys,
     view_outputs,
 )
-from mv2d_bench.models.reid_losses import batch_hard_triplet
+from mv2d_bench.models.reid_losses import batch_hard_triplet, ranked_list_loss
 from mv2d_bench.objectives.contract import bind_objective, call_objective, needs_of, parameters_of
 from mv2d_bench.views import ViewOutputs
 
@@ -97,6 +97,11 @@ class ReidModelConfig:
     """Retrieval feature: concat (specific + shared z means), shared, specific or obs."""
     bottleneck: bool = True
     """False: the 'no bottleneck' ablation (z = v, P_z = P_v in every branch)."""
+    bottleneck_type: str = "gaussian"
+    """'gaussian' (the paper: mean and softplus std, sampled while training) or
+    'deterministic' (the authors' code: Linear-BN-ReLU hidden layers, z = the output)."""
+    rep_head: str = "linear"
+    """The classifier on z: 'linear' or 'mlp' (the authors' Linear-BN-LeakyReLU-Dropout-Linear)."""
     objective_on: str = "auto"
     """View group the objective sees: auto, specific, shared, branches or mv2d."""
     extra_objectives: list[str] = field(default_factory=list)
@@ -108,8 +113,20 @@ class ReidLossConfig:
     ce: float = 1.0
     label_smoothing: float = 0.1
     triplet: float = 1.0
+    """Weight of the rank loss (loss.rank)."""
     triplet_margin: float = 0.3
     """Margin of the batch-hard triplet loss (a negative value: the soft-margin variant)."""
+    rank: str = "batch-hard"
+    """The rank loss: 'batch-hard' triplet or 'ranked-list' (the authors' cross-modality
+    ranked-list loss on L2-normalised features; mv2d_bench.models.reid_losses)."""
+    rank_on: str = "feat"
+    """Which features the rank loss sees besides z: 'feat' (pre-BN, the BN-neck convention) or
+    'obs' (after the BN-neck, as the authors' code)."""
+    ranked_list_margins: list[float] = field(default_factory=lambda: [0.9, 1.0])
+    """Ranked-list margins (same modality, other modality)."""
+    ranked_list_alphas: list[float] = field(default_factory=lambda: [2.2, 2.0])
+    """Ranked-list negative thresholds alpha (same modality, other modality)."""
+    ranked_list_temperature: float = 1.0
 
 
 @dataclass
@@ -244,6 +261,30 @@ class ReidTask(Task):
                 )
             objectives.get(name)  # unknown names fail here, with a did-you-mean
             self.extras.append((name, group))
+        lc: ReidLossConfig = self.config.section("loss")
+        choices = [
+            ("loss.rank", lc.rank, ("batch-hard", "ranked-list")),
+            ("loss.rank_on", lc.rank_on, ("feat", "obs")),
+            ("model.bottleneck_type", mc.bottleneck_type, ("gaussian", "deterministic")),
+            ("model.rep_head", mc.rep_head, ("linear", "mlp")),
+        ]
+        for key, value, allowed in choices:
+            if value not in allowed:
+                raise ValueError(
+                    f"config: '{key}' must be one of {', '.join(allowed)}; got {value!r}"
+                )
+        if len(lc.ranked_list_margins) != 2 or len(lc.ranked_list_alphas) != 2:
+            raise ValueError(
+                "config: 'loss.ranked_list_margins' and 'loss.ranked_list_alphas' must each be "
+                "two numbers (same modality, other modality)"
+            )
+        if mc.bottleneck_type == "deterministic":
+            for name in [obj, *(n for n, _ in self.extras)]:
+                if "rep_std" in set(getattr(objectives.get(name), "needs", ()) or ()):
+                    raise ValueError(
+                        f"config: 'model.bottleneck_type' deterministic has no std, but the "
+                        f"objective {name!r} needs rep_std; use the gaussian bottleneck"
+                    )
         if rc.third_view not in THIRD_VIEWS:
             raise ValueError(
                 f"config: 'reid.third_view' must be one of {', '.join(THIRD_VIEWS)}; "
@@ -363,6 +404,8 @@ class ReidTask(Task):
             hidden=mc.hidden,
             eval_feature=mc.eval_feature,
             bottleneck=mc.bottleneck,
+            bottleneck_type=mc.bottleneck_type,
+            rep_head=mc.rep_head,
         )
         extras = nn.ModuleDict()
         for name, group in self.extras:
@@ -402,15 +445,28 @@ class ReidTask(Task):
         if lc.triplet:
             margin = None if lc.triplet_margin < 0 else lc.triplet_margin
             sets = [
-                [br["visible"], br["infrared"]],
-                [o for k, o in br.items() if k.startswith("shared_")],
+                ["visible", "infrared"],
+                [k for k in br if k.startswith("shared_")],
             ]
             tri = []
-            for members in sets:
-                labels = y.repeat(len(members))
-                for attr in ("feat", "rep"):
-                    feats = torch.cat([getattr(o, attr) for o in members])
-                    tri.append(batch_hard_triplet(feats, labels, margin))
+            for keys in sets:
+                labels = y.repeat(len(keys))
+                # modality of each item: 0 visible (and its grayscale copy), 1 infrared
+                modality = torch.cat(
+                    [torch.full_like(y, int(k.endswith("infrared"))) for k in keys]
+                )
+                for attr in (lc.rank_on, "rep"):
+                    feats = torch.cat([getattr(br[k], attr) for k in keys])
+                    if lc.rank == "ranked-list":
+                        tri.append(
+                            ranked_list_loss(
+                                feats, labels, modality,
+                                tuple(lc.ranked_list_margins), tuple(lc.ranked_list_alphas),
+                                lc.ranked_list_temperature,
+                            )
+                        )  # fmt: skip
+                    else:
+                        tri.append(batch_hard_triplet(feats, labels, margin))
             terms["triplet"] = lc.triplet * torch.stack(tri).mean()
         for key, obj in getattr(model, "extra_objectives", {}).items():
             group = key.rpartition("@")[2]

@@ -197,11 +197,11 @@ class SysuProtocol(ReidProtocol):
 
     def _seeded(self, groups: list[tuple[int, int, np.ndarray]]) -> list[np.ndarray]:
         trials = []
+        items_of = [members.tolist() for _, _, members in groups]
         for seed in self.trial_seeds:
             rng = random.Random(seed)
             chosen: list[int] = []
-            for _, _, members in groups:
-                items = [int(m) for m in members]
+            for items in items_of:
                 if self.shots == 1:
                     chosen.append(rng.choice(items))
                 else:
