@@ -128,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command may say what it kept ("interrupted: ...")
+        text = one_line(str(exc))
+        print(
+            f"{PROG}: {text if text.startswith('interrupted') else 'interrupted'}", file=sys.stderr
+        )
         return EXIT_INTERRUPTED
     except MemoryError:
         print(f"{PROG}: error: out of memory", file=sys.stderr)

@@ -5,14 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 EPILOG = """\
 A suite file names a base configuration, benchmarks, seeds and settings (an objective plus
 configuration overrides, e.g. the paper's 'no bottleneck' row); see configs/suites/*.toml.
 Benchmarks whose data is absent are skipped with one line; runs already recorded in --out
 (same benchmark, objective and parameters, configuration and seed) are skipped, so an
-interrupted suite resumes where it stopped. Examples:
+interrupted suite resumes where it stopped.
+
+Every run executes in a worker process that dies with the suite. A run that fails (any
+exception, or a worker that dies) does not stop the others: it leaves a failure record
+OUT/<run>.failed.json and its traceback in OUT/logs/<run>.failed.log, the suite exits 1 naming
+it, and running the same command again redoes only the missing and failed runs (from the run's
+checkpoint in OUT/checkpoints when it has one). Several suites may share one --out: each run is
+claimed by a lock file (OUT/locks), runs claimed by another live process are left to it and
+waited for (--no-wait: reported instead), and claims of dead processes are taken over. Ctrl-C
+stops the suite with one line, keeping the records written and the checkpoints of the stopped
+runs. A record in --out that cannot be read is named and moved aside (<name>.unreadable), and its
+run is redone. Examples:
 
   mv2d-bench suite configs/suites/paper-mvc.toml --out runs/paper-mvc
   mv2d-bench suite configs/suites/paper-mvc.toml --out runs/paper-mvc --benchmark hand --jobs 2
@@ -49,42 +59,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per run (default: 1 with --jobs > 1)")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="do not wait for runs that another process is running into --out (default: wait, "
+        "and take them over if that process dies)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the runs; train nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_suite)
-
-
-def _worker(config, out_dir: str) -> tuple[str | None, str | None, float]:
-    from mv2d_bench.harness.runner import run
-
-    t0 = time.perf_counter()
-    try:
-        path = run(config, out_dir)
-    except (ValueError, TypeError, LookupError, OSError, RuntimeError) as exc:
-        return None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
-    return str(path), None, time.perf_counter() - t0
 
 
 def _suite(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mv2d_bench.config import parse_seeds, run_key
+    from mv2d_bench.harness.runlock import is_held, read_owner
     from mv2d_bench.harness.runner import open_benchmark
     from mv2d_bench.harness.suite import (
         PlannedRun,
         format_table,
         load_suite,
         plan_config,
-        recorded_keys,
         summarize,
     )
+    from mv2d_bench.harness.suite_exec import RunFiles, SuiteExecutor, label
+    from mv2d_bench.harness.suite_out import OutIndex
     from mv2d_bench.loaders import DataNotFoundError
     from mv2d_bench.registry import registry
 
     suite = load_suite(args.file)
     out = Path(args.out)
     if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
+        raise ValueError(f"--jobs: expected an integer >= 1; got {args.jobs}")
+    if args.threads is not None and args.threads < 0:
+        raise ValueError(
+            f"--threads: expected an integer >= 0 (0: torch's default); got {args.threads}"
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out is a file; expected a folder for the run records")
     threads = args.threads if args.threads is not None else (1 if args.jobs > 1 else None)
     extra = list(args.overrides)
     if threads is not None:
@@ -108,7 +121,7 @@ def _suite(args: argparse.Namespace) -> int:
     for s in settings:
         registry("objectives").entry(s.objective)
 
-    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else _say
     planned: list[PlannedRun] = []
     for b in benches:
         first = plan_config(suite, b, settings[0], seeds[0], extra)
@@ -121,60 +134,67 @@ def _suite(args: argparse.Namespace) -> int:
             for seed in seeds:
                 cfg = plan_config(suite, b, s, seed, extra)
                 planned.append(PlannedRun(b.name, s.name, seed, cfg, run_key(cfg.to_dict())))
-    done = recorded_keys(out)
-    pending = [r for r in planned if r.key not in done]
+    index = OutIndex(out)
+    for problem in index.refresh():
+        say(f"warning: {problem}")
+    pending = [r for r in planned if r.key not in index.records]
+    failed_before = [r for r in pending if r.key in index.failures]
     say(
         f"suite {suite.name}: {len(planned)} runs planned, {len(planned) - len(pending)} "
         f"already recorded in {out}, {len(pending)} to run"
+        + (f" ({len(failed_before)} failed before)" if failed_before else "")
     )
     if args.dry_run:
         for r in planned:
-            state = "recorded" if r.key in done else "pending"
+            files = RunFiles.of(out, r)
+            if r.key in index.records:
+                state = "recorded"
+            elif is_held(files.lock):
+                owner = read_owner(files.lock)
+                state = f"running ({owner.describe() if owner else 'another process'})"
+            elif r.key in index.failures:
+                state = "failed"
+            else:
+                state = "pending"
             say(f"  {state:8}  {r.benchmark:12} {r.setting:16} seed {r.seed}")
         return 0
-    failures = _execute(pending, out, args.jobs, say)
-    done = recorded_keys(out)
+    executor = SuiteExecutor(
+        out, index, args.jobs, say, wait=not args.no_wait, command=" ".join(sys.argv)
+    )
+    outcome = _execute(executor, pending, out)
+    index.refresh()
     records = []
     for r in planned:
-        if r.key in done:
-            rec = json.loads(done[r.key].read_text(encoding="utf-8"))
+        if r.key in index.records:
+            rec = json.loads(index.records[r.key].read_text(encoding="utf-8"))
             records.append((r.benchmark, r.setting, rec))
     rows = summarize(records)
+    failures = [f"{label(r)}: {line} (failure record {path})" for r, line, path in outcome.failed]
+    left = [f"{label(r)}: still claimed by {owner.describe()}" for r, owner in outcome.left]
     if args.json:
-        print(json.dumps({"suite": suite.name, "rows": rows, "failures": failures}, indent=2))
+        print(json.dumps({"suite": suite.name, "rows": rows, "failures": failures,
+                          "not_run": left}, indent=2))  # fmt: skip
     else:
         print()
         print(format_table(rows, [s.name for s in settings], "accuracy"))
-    return 1 if failures else 0
+    for line in left:
+        say(f"not run here: {line}")
+    if failures:
+        say(f"{len(failures)} run(s) failed (re-run the same command to redo only them):")
+        for line in failures:
+            say(f"  {line}")
+        return 1
+    return 1 if left else 0
 
 
-def _execute(pending, out, jobs: int, say) -> list[str]:
-    from tqdm import tqdm
+def _say(*parts: object) -> None:
+    print(*parts, flush=True)
 
-    failures: list[str] = []
 
-    def report(r, path, err, secs) -> None:
-        label = f"{r.benchmark}/{r.setting} seed {r.seed}"
-        if err:
-            failures.append(f"{label}: {err}")
-            say(f"failed {label} after {secs:.1f} s: {err}")
-        else:
-            rec = json.loads(open(path, encoding="utf-8").read())
-            acc = rec["metrics"].get("accuracy")
-            shown = f"accuracy {acc:.2f}" if isinstance(acc, (int, float)) else "done"
-            say(f"done {label}: {shown} ({secs:.1f} s) -> {path}")
+def _execute(executor, pending, out):
+    from mv2d_bench.harness.suite_exec import Interrupted, interrupted_line
 
-    if jobs == 1:
-        for r in pending:
-            report(r, *_worker(r.config, str(out)))
-        return failures
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_worker, r.config, str(out)): r for r in pending}
-        with tqdm(total=len(futures), desc="runs", file=sys.stderr, leave=False) as bar:
-            for fut in as_completed(futures):
-                report(futures[fut], *fut.result())
-                bar.update()
-    return failures
+    try:
+        return executor.execute(pending)
+    except Interrupted as exc:  # one line (cli.main prints it), exit 130
+        raise KeyboardInterrupt(interrupted_line(exc, out)) from None

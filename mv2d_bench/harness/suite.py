@@ -22,7 +22,8 @@ command line's ``--set``.
 
 A run is skipped when ``--out`` already holds a record of the same benchmark, objective,
 resolved configuration (volatile keys such as the data root and thread count excluded) and
-seed - matched on those fields, never on file names or contents.
+seed - matched on those fields, never on file names (:mod:`~mv2d_bench.harness.suite_out`).
+Running them (claims, workers, failures, Ctrl-C) is :mod:`~mv2d_bench.harness.suite_exec`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from mv2d_bench.config import (
     RunConfig,
     load_config,
     read_toml,
-    run_key,
 )
 
 SUITE_KEYS = {"name", "config", "benchmarks", "seeds", "objectives", "set"}
@@ -199,21 +199,6 @@ def plan_config(
         cli["run"]["root"] = str(root if root.is_absolute() else suite.path.parent / root)
     # the suite decides benchmark/objective/seed; everything else may come from --set
     return load_config(suite.base_config, overrides=overrides + list(cli_overrides or []), cli=cli)
-
-
-def recorded_keys(out_dir: Path) -> dict[str, Path]:
-    """run_key -> record path for every readable run record in ``out_dir``."""
-    keys: dict[str, Path] = {}
-    if not out_dir.is_dir():
-        return keys
-    for path in sorted(out_dir.glob("*.json")):
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("config"), dict) and "metrics" in rec:
-            keys[run_key(rec["config"])] = path
-    return keys
 
 
 def summarize(
