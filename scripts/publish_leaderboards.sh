@@ -4,7 +4,7 @@
 #   1. runs the suites for the sets we can run here (Hand, Reuters-1200, Scene-15, LandUse-21,
 #      synthetic-mv; five seeds each, paper preset) into $RUNS; runs already recorded there are
 #      skipped, so an interrupted regeneration resumes;
-#   2. `mv2d-bench leaderboard publish`: builds leaderboards/mvc.json from the run records (with
+#   2. `mv2d-bench leaderboard publish --prune`: builds leaderboards/mvc.json from the run records (with
 #      the paper's reference rows from leaderboards/references/), validates it, copies the
 #      records into leaderboards/records/, and renders leaderboards/README.md (+ plots/*.png)
 #      and the self-contained leaderboards/index.html;
@@ -33,7 +33,7 @@ if [ "${SKIP_RUNS:-0}" != 1 ]; then
   nice "$BIN" suite configs/suites/synthetic.toml --out "$RUNS" --seeds 0,1,2,3,4 --jobs "$JOBS"
 fi
 
-args=(leaderboard publish "$RUNS" -o "$OUT" --name mvc)
+args=(leaderboard publish "$RUNS" -o "$OUT" --name mvc --prune)
 for b in "${BENCHMARKS[@]}"; do args+=(--benchmark "$b"); done
 "$BIN" "${args[@]}"
 "$BIN" leaderboard validate "$OUT"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,11 @@ The published leaderboards are regenerated with:
 which writes leaderboards/<name>.json, leaderboards/README.md (+ plots/*.png),
 leaderboards/index.html (self-contained) and leaderboards/records/ (the run records behind every
 number). Reference rows are read from leaderboards/references/*.json unless --references is
-given. Anyone can then check the published numbers with:
+given. publish never deletes a file it did not write: with --benchmark the other benchmarks' boards
+(and their records) are kept, --no-plots keeps the existing plots, and records or plots an
+earlier publish wrote that are no longer used are listed and kept unless --prune is given
+(OUT/.published.json lists what publish wrote). Anyone can then check the published numbers
+with:
 
   mv2d-bench leaderboard validate leaderboards
 """
@@ -125,6 +130,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fail when an entry has fewer seeds/trials than its protocol requires",
     )
     pub.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove records and plots that an earlier publish wrote into OUT and this "
+        "leaderboard no longer uses (default: keep them and say so); files publish did not "
+        "write are never removed",
+    )
+    pub.add_argument(
         "--no-copy-records",
         action="store_true",
         help="do not copy the run records into OUT/records (the leaderboard then points at RUNS)",
@@ -206,6 +218,16 @@ def _validate(args) -> int:
     from mv2d_bench.leaderboards.validate import validate_paths
 
     violations, counts = validate_paths(args.files, require_complete=args.require_complete)
+    if not counts:
+        from mv2d_bench.cli import CliError
+
+        if violations:  # only missing paths: say which
+            raise CliError("; ".join(str(v) for v in violations) + "; checked nothing")
+        raise CliError(
+            f"{', '.join(args.files)}: no leaderboard, run record or reference-rows file found; "
+            "checked nothing (expected *.json leaderboards or records named "
+            "<benchmark>-<objective>-s<seed>-<run_id>.json)"
+        )
     if args.json:
         print(json.dumps([v.as_dict() for v in violations], indent=2))
     else:
@@ -252,13 +274,26 @@ def _render(args) -> int:
 
 
 def _require_valid_leaderboard(lb: dict, file: str) -> None:
-    from mv2d_bench.leaderboards.schema import check
+    """Render and compare only what validates: the schema and every protocol rule (values in
+    range, means and stds that match the values, ranks, run records that agree where they are
+    at hand). Records that are not at hand are noted, not required."""
+    from mv2d_bench.leaderboards.validate import leaderboard_violations, missing_run_records
 
-    problems = check(lb, "leaderboard", file)
+    problems = leaderboard_violations(lb, file, require_records=False)
     if problems:
-        lines = "\n  ".join(str(v) for v in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise ValueError(f"{file} is not a valid leaderboard:\n  {lines}{more}")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(
+            f"{problems[0]}{more}; not a valid leaderboard - see "
+            f"'mv2d-bench leaderboard validate {file}'"
+        )
+    missing = missing_run_records(lb, file)
+    if missing:
+        print(
+            f"note: {file}: {missing} run record(s) are not at hand, so its numbers were checked "
+            "for consistency only (leaderboard validate BOARD RECORDS_DIR checks them against "
+            "their records)",
+            file=sys.stderr,
+        )
 
 
 def _compare(args) -> int:
@@ -269,10 +304,23 @@ def _compare(args) -> int:
     _require_valid_leaderboard(b, args.b)
     result = compare(a, b)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(_finite(result), indent=2, allow_nan=False))
     else:
         sys.stdout.write(format_text(result, args.a, args.b))
     return 0
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float as None (JSON has no NaN or infinity)."""
+    import math
+
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _publish(args) -> int:
@@ -280,15 +328,20 @@ def _publish(args) -> int:
     from mv2d_bench.leaderboards.validate import leaderboard_violations
 
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: -o/--out is a file; expected the folder to publish into")
     refs = args.references
     if refs is None:
         refs = [str(p) for p in sorted((out_dir / "references").glob("*.json"))]
     lb_path = out_dir / f"{args.name}.json"
+    previous = _previous(lb_path)
     records = B.load_records(args.dirs)
     if args.benchmark:
         records = [r for r in records if r.data.get("benchmark", {}).get("name") in args.benchmark]
     if not records:
         raise ValueError(f"no run records under {', '.join(args.dirs)} (expected *-<run_id>.json)")
+    if args.benchmark and previous is not None:
+        records += _kept_boards(previous, lb_path, set(args.benchmark), records)
     references = B.load_references(refs)
     lb = B.build(records, references, out_path=lb_path)  # checks every record first
     if args.require_complete:
@@ -313,49 +366,166 @@ def _publish(args) -> int:
     plots_dir = out_dir / "plots"
     plots = _render_to(lb, lb_path, "md", out_dir / "README.md", args, plots_dir)
     _render_to(lb, lb_path, "html", out_dir / "index.html", args, None)
-    keep = {p.name for p in plots}
-    for old in plots_dir.glob("*.png") if plots_dir.is_dir() else []:
-        if old.name not in keep:
-            old.unlink()
     print(_summary(lb, lb_path))
     if not args.no_copy_records:
         print(f"copied {len(records)} run record(s) to {out_dir / 'records'}")
     print(f"wrote {out_dir / 'README.md'} ({len(plots)} plot(s) in {plots_dir})")
     print(f"wrote {out_dir / 'index.html'}")
+    _unused(lb, lb_path, previous, plots, plots_dir, args)
     return 0
+
+
+def _previous(lb_path: Path) -> dict | None:
+    """The leaderboard published at ``lb_path`` before (None when there is none); one that
+    cannot be read is an error: publishing over it would lose what it holds."""
+    if not lb_path.exists():
+        return None
+    data = _load_json(str(lb_path))
+    if not isinstance(data.get("boards"), list):
+        raise ValueError(
+            f"{lb_path}: field 'boards': expected the leaderboard published here, found none; "
+            "move the file away or pass another --name"
+        )
+    return data
+
+
+def _referenced(lb: dict, lb_path: Path) -> dict[Path, str]:
+    """Resolved path -> benchmark of every record (and embeddings file) ``lb`` points at."""
+    out: dict[Path, str] = {}
+    for board in lb.get("boards", []):
+        for e in board.get("entries", []):
+            for run in e.get("runs", []) if isinstance(e, dict) else []:
+                rel = run.get("record") if isinstance(run, dict) else None
+                if isinstance(rel, str):
+                    out[(lb_path.parent / rel).resolve()] = board.get("benchmark")
+                for art in (run.get("artifacts") or {}).values():
+                    if isinstance(art, str) and art.endswith(".npz"):
+                        out[(lb_path.parent / art).resolve()] = board.get("benchmark")
+    return out
+
+
+def _kept_boards(previous: dict, lb_path: Path, chosen: set[str], records: list) -> list:
+    """With --benchmark: the records behind the previous leaderboard's other benchmarks, so
+    that publishing one benchmark keeps the others (their records must still be there)."""
+    from mv2d_bench.leaderboards.board import Loaded
+    from mv2d_bench.leaderboards.records import read_record
+
+    have = {r.path.resolve() for r in records}
+    kept = []
+    for path, bench in _referenced(previous, lb_path).items():
+        if bench in chosen or path.suffix != ".json" or path in have:
+            continue
+        if not path.is_file():
+            raise ValueError(
+                f"{lb_path}: board {bench}: its run record {path} is gone; expected it to keep "
+                f"that board (publish without --benchmark, or restore the record)"
+            )
+        kept.append(Loaded(path, read_record(path)))
+        have.add(path)
+    if kept:
+        print(f"kept {len(kept)} run record(s) of the other benchmarks of {lb_path}")
+    return kept
+
+
+def _unused(lb: dict, lb_path: Path, previous: dict | None, plots, plots_dir: Path, args) -> None:
+    """Files in the published folder that this leaderboard does not use: listed, kept, and with
+    --prune removed when an earlier publish wrote them (listed in OUT/.published.json, or
+    pointed at by the previous leaderboard). Nothing else is ever deleted."""
+    from mv2d_bench.leaderboards.records import RECORD_NAME_RE
+
+    used = set(_referenced(lb, lb_path))
+    manifest = _Manifest(lb_path.parent)
+    published = manifest.files | (set(_referenced(previous, lb_path)) if previous else set())
+    records_dir = (lb_path.parent / "records").resolve()
+    stale = []
+    if records_dir.is_dir():
+        for f in sorted(records_dir.rglob("*")):
+            named = RECORD_NAME_RE.match(f.name) or f.suffix == ".npz"
+            if f.is_file() and named and f.resolve() not in used:
+                stale.append(f)
+    made = {p.name for p in plots}
+    old_plots = [] if args.no_plots or not plots_dir.is_dir() else [
+        f for f in sorted(plots_dir.glob("*.png")) if f.name not in made
+    ]  # fmt: skip
+    manifest.add(used | {(plots_dir / p.name).resolve() for p in plots})
+    if not args.prune:
+        if stale or old_plots:
+            print(
+                f"note: {len(stale)} record(s) and {len(old_plots)} plot(s) in "
+                f"{lb_path.parent} are not used by this leaderboard; kept (--prune removes "
+                "the ones an earlier publish wrote)",
+                file=sys.stderr,
+            )
+        return
+    removed = []
+    for f in stale + old_plots:
+        if f.resolve() in published:
+            f.unlink()
+            removed.append(f.resolve())
+    manifest.forget(removed)
+    left = len(stale) + len(old_plots) - len(removed)
+    removed = len(removed)
+    print(
+        f"pruned {removed} file(s) an earlier publish wrote"
+        + (f"; kept {left} it did not write" if left else "")
+    )
+
+
+class _Manifest:
+    """``OUT/.published.json``: every file ``publish`` wrote into OUT (records, embeddings,
+    plots), so that --prune removes only those, never a file someone else put there."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        self.path = folder / ".published.json"
+        self.files: set[Path] = set()
+        if self.path.is_file():
+            try:
+                listed = json.loads(self.path.read_text(encoding="utf-8")).get("files", [])
+            except (OSError, ValueError, AttributeError):
+                listed = []
+            self.files = {(self.folder / f).resolve() for f in listed if isinstance(f, str)}
+
+    def add(self, paths) -> None:
+        self.files |= {p for p in paths if p.is_relative_to(self.folder) and p.is_file()}
+        self._write()
+
+    def forget(self, paths) -> None:
+        self.files -= set(paths)
+        self._write()
+
+    def _write(self) -> None:
+        from mv2d_bench.leaderboards.records import atomic_write_text
+
+        rel = sorted(str(p.relative_to(self.folder)) for p in self.files if p.is_file())
+        atomic_write_text(self.path, json.dumps({"files": rel}, indent=1) + "\n")
 
 
 def _copy_records(records: list, dest: Path) -> list:
     """Copy the records (and their saved embeddings) into ``dest`` so that the published folder
-    can be checked on its own; remove records and embeddings there that are not in this set.
-    Returns the records as loaded from their copies."""
+    can be checked on its own. Files already there are never deleted or replaced by other
+    content (a record's name is its content id). Returns the records as loaded from their
+    copies."""
     import shutil
 
     from mv2d_bench.leaderboards.board import Loaded
-    from mv2d_bench.leaderboards.records import (
-        ARTIFACT_EMBEDDINGS,
-        RECORD_NAME_RE,
-        atomic_write_text,
-    )
+    from mv2d_bench.leaderboards.records import ARTIFACT_EMBEDDINGS, atomic_write_text
 
     dest.mkdir(parents=True, exist_ok=True)
-    copies, keep = [], set()
+    copies = []
     for item in records:
         target = dest / item.path.name
-        text = item.path.read_text(encoding="utf-8")
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            atomic_write_text(target, text)
-        keep.add(target.resolve())
+        if target.resolve() != item.path.resolve():
+            text = item.path.read_text(encoding="utf-8")
+            if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                atomic_write_text(target, text)
         art = (item.data.get("artifacts") or {}).get(ARTIFACT_EMBEDDINGS)
         if isinstance(art, str):
-            src, dst = item.path.parent / art, (dest / art).resolve()
-            if src.is_file() and dst.is_relative_to(dest.resolve()):
+            src, dst = (item.path.parent / art).resolve(), (dest / art).resolve()
+            if src.is_file() and dst.is_relative_to(dest.resolve()) and src != dst:
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
-                keep.add(dst)
+                tmp = dst.with_name(f".{dst.name}.tmp")
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, dst)
         copies.append(Loaded(target, item.data))
-    for old in dest.rglob("*"):
-        stale = RECORD_NAME_RE.match(old.name) or old.suffix == ".npz"
-        if old.is_file() and stale and old.resolve() not in keep:
-            old.unlink()
     return copies

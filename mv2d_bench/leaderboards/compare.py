@@ -14,6 +14,7 @@ two values, Welch's t-test p-value (scipy) is given too.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,7 +61,8 @@ def welch_p(a: list[float] | None, b: list[float] | None) -> float | None:
 
     if len(set(a)) == 1 and len(set(b)) == 1:
         return None if a[0] == b[0] else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return p if math.isfinite(p) else None  # nearly identical values: no test result
 
 
 def _metrics(board: dict[str, Any], a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict:

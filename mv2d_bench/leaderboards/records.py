@@ -292,13 +292,24 @@ def write_record(
     raise FileExistsError(f"{path} exists with different content; refusing to overwrite it")
 
 
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN / Infinity, which JSON does not have: a number was lost
+    raise _NonFinite(f"holds {name}, which is not JSON; expected finite numbers")
+
+
 def read_record(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON object in ``path`` (a :class:`RecordError` names the file when it is not one)."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            data = json.load(f, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise RecordError(f"{path}: not valid JSON ({exc})") from exc
+    except _NonFinite as exc:
+        raise RecordError(f"{path}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise RecordError(f"{path}: not UTF-8 text ({exc})") from exc
     if not isinstance(data, dict):

@@ -378,8 +378,20 @@ def _run_values(proto, runs: list[dict[str, Any]], name: str) -> list[float] | N
     return [statistics.fmean(by_trial[t]) for t in sorted(by_trial, key=lambda t: (t is None, t))]
 
 
-def leaderboard_violations(lb: Any, file: str = "") -> list[Violation]:
-    """Schema and protocol violations of one leaderboard."""
+def leaderboard_violations(
+    lb: Any,
+    file: str = "",
+    *,
+    records: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    require_records: bool = True,
+) -> list[Violation]:
+    """Schema and protocol violations of one leaderboard.
+
+    Every run must be backed by its run record, found at its ``record`` path (relative to
+    ``file``) or, by run id, among ``records`` (run id -> (file, record), e.g. the other files
+    being validated); the leaderboard must say what the record says. A run whose record cannot
+    be found is a violation unless ``require_records`` is False (or the leaderboard has no
+    ``file``: it is not on disk yet)."""
     from mv2d_bench.leaderboards.board import competition_ranks, completeness
 
     out = check(lb, "leaderboard", file)
@@ -460,7 +472,9 @@ def leaderboard_violations(lb: Any, file: str = "") -> list[Violation]:
                             )
                         )
                     run_ids.setdefault(rid, f"{ep}.runs[{ri}]")
-                out += _run_matches_record(r, file, f"{ep}.runs[{ri}]", proto)
+                out += _run_matches_record(
+                    r, file, f"{ep}.runs[{ri}]", proto, records or {}, require_records
+                )
                 if r.get("protocol") != proto.id:
                     out.append(
                         Violation(
@@ -587,19 +601,62 @@ def leaderboard_violations(lb: Any, file: str = "") -> list[Violation]:
     return sorted(set(out))
 
 
-def _run_matches_record(run: dict[str, Any], file: str, path: str, proto) -> list[Violation]:
-    """When the run's record file is at hand (its path is relative to the leaderboard file), the
-    leaderboard must say what the record says: anyone holding the records can check it."""
+def find_run_record(
+    run: dict[str, Any], file: str, records: dict[str, tuple[str, dict[str, Any]]]
+) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """(where, record, problem) of a leaderboard run: its ``record`` path relative to the
+    leaderboard ``file``, else the record with its run id among ``records``."""
     rel = run.get("record")
-    if not file or not isinstance(rel, str):
+    target = Path(file).parent / rel if file and isinstance(rel, str) else None
+    if target is not None and target.is_file():
+        try:
+            return str(target), read_record(target), None
+        except (RecordError, OSError):
+            return str(target), None, f"{rel}: not a readable run record"
+    found = records.get(run.get("run_id")) if isinstance(run.get("run_id"), str) else None
+    if found is not None:
+        return found[0], found[1], None
+    where = f"{rel!r} (looked for {target})" if target is not None else f"{rel!r}"
+    return (
+        None,
+        None,
+        (
+            f"{where}: run record not found; expected the record behind every number (give its "
+            "folder too: leaderboard validate BOARD RECORDS_DIR)"
+        ),
+    )
+
+
+def missing_run_records(lb: Any, file: str) -> int:
+    """How many runs of ``lb`` have no run record at hand (see :func:`find_run_record`)."""
+    n = 0
+    for board in lb.get("boards", []) if isinstance(lb, dict) else []:
+        for e in board.get("entries", []) if isinstance(board, dict) else []:
+            if isinstance(e, dict) and e.get("measured") is True:
+                for run in e.get("runs", []):
+                    if isinstance(run, dict) and find_run_record(run, file, {})[1] is None:
+                        n += 1
+    return n
+
+
+def _run_matches_record(
+    run: dict[str, Any],
+    file: str,
+    path: str,
+    proto,
+    records: dict[str, tuple[str, dict[str, Any]]],
+    require: bool,
+) -> list[Violation]:
+    """The leaderboard must say what the run's record says: anyone holding the records can
+    check it; a record that cannot be found is a violation when ``require``."""
+    if not file and not records:
         return []
-    target = Path(file).parent / rel
-    if not target.is_file():
+    where, rec, problem = find_run_record(run, file, records)
+    if rec is None:
+        if problem is not None and (where is not None or require):
+            return [Violation(file, f"{path}.record", problem)]
         return []
-    try:
-        rec = read_record(target)
-    except (RecordError, OSError):
-        return [Violation(file, f"{path}.record", f"{rel}: not a readable run record")]
+    rel = where
     b = rec.get("benchmark") if isinstance(rec.get("benchmark"), dict) else {}
     env = rec.get("environment") if isinstance(rec.get("environment"), dict) else {}
     metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
@@ -655,6 +712,7 @@ def validate_paths(
             out.append(Violation(str(p), "$", "no such file or folder"))
             continue
         files.extend(_files_under(p) if p.is_dir() else [p])
+    loaded: list[tuple[Path, dict[str, Any], str]] = []
     for f in files:
         try:
             data = read_record(f)
@@ -664,15 +722,21 @@ def validate_paths(
             continue
         kind = kind_of(data)
         counts[kind] += 1
+        loaded.append((f, data, kind))
+        if kind == "run-record":
+            records.append((str(f), data))
+    by_id = {
+        rec["run_id"]: (file, rec) for file, rec in records if isinstance(rec.get("run_id"), str)
+    }
+    for f, data, kind in loaded:
         if kind == "leaderboard":
-            out += leaderboard_violations(data, str(f))
+            out += leaderboard_violations(data, str(f), records=by_id)
             if require_complete:
                 out += incomplete_entries(data, str(f))
         elif kind == "reference-rows":
             out += reference_violations(data, str(f))
         else:
             out += record_violations(data, str(f))
-            records.append((str(f), data))
     out += records_cross_violations(records, require_complete)
     return sorted(set(out)), dict(counts)
 

@@ -154,8 +154,11 @@ def test_publish_builds_validates_and_renders(runs, tmp_path, capsys):
     assert (out / "records" / "hand-mv2d-s0.embeddings.npz").is_file()
     assert any(not e["measured"] for e in lb["boards"][0]["entries"])  # paper rows included
     assert (out / "README.md").is_file() and (out / "index.html").is_file()
-    assert not (out / "plots" / "stale.png").exists()
-    assert len(list((out / "plots").glob("*.png"))) == 4
+    # a file publish did not write is never deleted (also not by --prune); its own plots are 4
+    assert (out / "plots" / "stale.png").read_bytes() == b"old"
+    assert len([p for p in (out / "plots").glob("*.png") if p.name != "stale.png"]) == 4
+    assert main([*args, "--prune"]) == 0
+    assert (out / "plots" / "stale.png").read_bytes() == b"old"
     before = (out / "mvc.json").read_text()
     assert main([*args, "--require-complete"]) == 1  # cib has 2 of 5 seeds
     assert "too few seeds/trials" in capsys.readouterr().out
