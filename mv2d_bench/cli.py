@@ -103,11 +103,11 @@ def user_error(exc: BaseException) -> str | None:
         return one_line(str(exc) or type(exc).__name__)
     if isinstance(exc, IndexError):
         return None  # "list index out of range" is our bug, never the user's input
+    if type(exc) is KeyError:
+        return None  # a plain missing key is our bug (user-facing lookups raise subclasses)
     if isinstance(exc, LookupError):
         args = exc.args
         text = args[0] if len(args) == 1 and isinstance(args[0], str) else str(exc)
-        if isinstance(exc, KeyError) and type(exc) is KeyError and " " not in text.strip():
-            return None  # a bare missing key: our bug, not a message
         return one_line(text)
     if isinstance(exc, ValueError):
         return one_line(str(exc) or type(exc).__name__)
