@@ -83,6 +83,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="seed of the protocol's per-class split (default 0, as data.split_seed)",
     )
+    ep.add_argument(
+        "--split",
+        default="stratified",
+        choices=("stratified", "mvnncor"),
+        help="the split procedure, as data.split: stratified (default, protocol mvc/accuracy@1) "
+        "or mvnncor (MvNNcor's, mvc/accuracy@2); data with its own split keeps it",
+    )
     ep.add_argument("--no-progress", action="store_true", help="no progress bar")
     ep.add_argument("--json", action="store_true", help="print the export's metadata as JSON")
     ep.set_defaults(func=_export)
@@ -265,7 +272,12 @@ def _export(args) -> int:
         )
     bench = cls(root=args.root, **parse_options(args.option))
     block = export(
-        bench, args.output, args.fmt, split_seed=args.split_seed, progress=not args.no_progress
+        bench,
+        args.output,
+        args.fmt,
+        split_seed=args.split_seed,
+        progress=not args.no_progress,
+        procedure=args.split,
     )
     out = args.output.expanduser().absolute()
     if args.json:

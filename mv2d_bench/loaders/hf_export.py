@@ -3,7 +3,8 @@
 ``export(benchmark, out, "hf")`` writes a ``datasets.DatasetDict`` with ``save_to_disk``;
 ``"parquet"`` writes ``train.parquet``, ``validation.parquet`` and ``test.parquet``. Layout and
 metadata: :mod:`mv2d_bench.loaders.hf_format`. The splits are the protocol's split of the data
-(``data.make_split(split_seed)``: the per-class 70/20/10 split, or the split the data comes with).
+(``data.make_split(split_seed)``: the per-class 70/20/10 split, MvNNcor's with
+``procedure="mvnncor"``, or the split the data comes with).
 Views are written as float32 (what every run trains on), so reading the export back gives the
 same float32 values bit for bit and the same content sha256.
 
@@ -167,6 +168,7 @@ def export(
     split_seed: int = 0,
     fractions=PROTOCOL_FRACTIONS,
     progress: bool = True,
+    procedure: str = "stratified",
 ) -> dict[str, Any]:
     """Write ``bench``'s data to ``out`` (see the module doc); returns the export block."""
     if fmt not in FORMATS:
@@ -185,7 +187,7 @@ def export(
             f"{data.source}: view name(s) {clash} clash with the columns {H.LABEL!r} and "
             f"{H.INDEX!r}; select or rename the views"
         )
-    split = data.make_split(split_seed, fractions)
+    split = data.make_split(split_seed, fractions, procedure)
     digest = content_sha256(data.views, data.labels)
     block = export_block(bench, data, split, digest)
     feats = H.features(

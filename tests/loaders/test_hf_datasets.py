@@ -326,3 +326,16 @@ def test_a_killed_exports_partial_folder_is_removed_by_the_next(tmp_path, matfil
     E.export(create("mvmat", root=matfile), tmp_path / "out", "hf", progress=False)
     assert not stale.exists() and alive.exists()
     assert (tmp_path / "out" / "dataset_dict.json").is_file()
+
+
+def test_export_under_mvnncors_split_reads_back_as_that_split(tmp_path, matfile, capsys):
+    out = tmp_path / "mvnncor"
+    args = ["data", "export", "mvmat", "--root", str(matfile), "--format", "hf", "-o", str(out),
+            "--split", "mvnncor", "--split-seed", "3", "--no-progress", "--json"]  # fmt: skip
+    assert main(args) == 0
+    block = json.loads(capsys.readouterr().out)
+    original = create("mvmat", root=matfile).load().make_split(3, procedure="mvnncor")
+    assert block["split"]["split_id"] == "mvnncor/seed-3"
+    assert block["split"]["sha256"] == original.sha256
+    again = create("hf", root=out).load().make_split(0)
+    assert again.split_id == "predefined-hf/mvnncor/seed-3" and again.sha256 == original.sha256
