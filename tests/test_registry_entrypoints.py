@@ -170,10 +170,15 @@ def test_clash_is_an_error_naming_both_distributions(listing):
     assert "mv2d-bench" in err and "mv2d-plugin-clash" in err
 
 
-def test_text_listing_shows_each_plugin_with_its_status():
+@pytest.fixture(scope="module")
+def text_listing() -> str:
     proc = _cli("objectives", "list")
     assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines()}
+    return proc.stdout
+
+
+def test_text_listing_shows_each_plugin_with_its_status(text_listing):
+    lines = {line.split()[0]: line.split() for line in text_listing.splitlines()}
     assert lines["good-kl"][1:3] == ["ok", "mv2d-plugin-good"]
     assert lines["broken-obj"][1:3] == ["broken", "mv2d-plugin-broken"]
     assert lines["vsd"][1] == "broken"
@@ -195,7 +200,9 @@ def test_plain_plugin_never_imports_mv2d_bench():
     assert imported == {"__future__", "torch"}  # neither Objective nor anything else of ours
 
 
-def test_plain_plugins_are_listed_ok_and_incomplete_ones_broken_naming_the_part(listing):
+def test_plain_plugins_are_listed_ok_and_incomplete_ones_broken_naming_the_part(
+    listing, text_listing
+):
     version = metadata.version("mv2d-plugin-plain")
     assert listing["plain-kl"] == {
         "name": "plain-kl",
@@ -217,8 +224,7 @@ def test_plain_plugins_are_listed_ok_and_incomplete_ones_broken_naming_the_part(
         row = listing[name]
         assert row["status"] == "broken" and row["distribution"] == "mv2d-plugin-plain"
         assert row["error"].endswith(f"from mv2d-plugin-plain {version}) is not usable: {part}")
-    proc = _cli("objectives", "list")
-    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("plain-center ")]
+    (line,) = [x for x in text_listing.splitlines() if x.startswith("plain-center ")]
     assert "ok" in line.split() and "depends on the number of views (needs_for)" in line
 
 
@@ -245,23 +251,25 @@ def test_plain_plugin_is_created_by_name_and_computes_its_kl():
         objectives.create("plain-kl", beta=1.0)
 
 
+PLAIN_TINY = [
+    "--set", "run.threads=1", "--set", "benchmark.samples=120", "--set", "benchmark.n_views=3",
+    "--set", "benchmark.dims=6", "--set", "model.hidden=[16, 8]", "--set", "model.z_dim=4",
+    "--set", "objective.weight=0.5",
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["plain-kl", "plain-center"])
-def test_plain_plugin_trains_one_step_and_a_run_records_it(name, tmp_path):
+def test_plain_plugin_trains_one_step_through_the_trainer(name):
     import torch
 
     from mv2d_bench.config import load_config
     from mv2d_bench.harness.runner import make_task
     from mv2d_bench.harness.trainer import Trainer
-    from mv2d_bench.leaderboards.records import check_record
 
-    tiny = [
-        "--set", "run.threads=1", "--set", "benchmark.samples=120", "--set", "benchmark.n_views=3",
-        "--set", "benchmark.dims=6", "--set", "model.hidden=[16, 8]", "--set", "model.z_dim=4",
-        "--set", "objective.weight=0.5",
-    ]  # fmt: skip
     cfg = load_config(
-        overrides=[a for a in tiny if a != "--set"]
+        overrides=[a for a in PLAIN_TINY if a != "--set"]
         + ["run.benchmark=synthetic-mv", f"run.objective={name}", "train.progress=false"]
+        + ["train.epochs=1"]
     )
     trainer = Trainer(make_task(cfg), cfg)
     trainer.build()
@@ -272,18 +280,23 @@ def test_plain_plugin_trains_one_step_and_a_run_records_it(name, tmp_path):
     assert torch.isfinite(terms[term]) and terms[term].item() > 0
     after = list(trainer.model.parameters())
     assert any(not torch.equal(a, p) for a, p in zip(before, after, strict=True))
+    expected = {"plain-kl": {"temperature": 1.0, "weight": 0.5}, "plain-center": {"weight": 0.5}}
+    assert trainer.fit().objective_params == expected[name]
 
-    proc = _cli("run", "--benchmark", "synthetic-mv", "--objective", name, "--epochs", "1",
-                "--no-progress", "--out", str(tmp_path), *tiny)  # fmt: skip
+
+def test_a_run_with_a_plain_plugin_records_it(tmp_path):
+    from mv2d_bench.leaderboards.records import check_record
+
+    proc = _cli("run", "--benchmark", "synthetic-mv", "--objective", "plain-center", "--epochs",
+                "1", "--no-progress", "--out", str(tmp_path), *PLAIN_TINY)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     record_path = Path(proc.stdout.strip().splitlines()[-1])
     record = json.loads(record_path.read_text())
     assert check_record(record, str(record_path)) == []
-    params = {"plain-kl": {"temperature": 1.0, "weight": 0.5}, "plain-center": {"weight": 0.5}}
     assert record["objective"] == {
-        "name": name,
+        "name": "plain-center",
         "version": 1,
-        "params": params[name],
+        "params": {"weight": 0.5},
         "distribution": "mv2d-plugin-plain",
         "distribution_version": metadata.version("mv2d-plugin-plain"),
     }
