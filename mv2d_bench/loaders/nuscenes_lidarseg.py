@@ -185,11 +185,22 @@ class NuScenesLidarseg(SegBenchmark):
             except AssertionError as exc:
                 raise DataError(f"{self.tables}: the devkit refused the tree: {exc}") from None
             except (KeyError, ValueError, OSError) as exc:  # a malformed table
-                raise DataError(
-                    f"{self.tables}: a table could not be read by the devkit "
-                    f"({type(exc).__name__}: {exc})"
-                ) from None
+                raise DataError(self._table_error(exc)) from None
         return self._nusc
+
+    def _table_error(self, exc: Exception) -> str:
+        """Name the table the devkit could not read (its own errors do not)."""
+        import json
+
+        for table in TABLES:
+            path = self.tables / f"{table}.json"
+            try:
+                rows = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, OSError) as bad:
+                return f"{path}: not a readable JSON table ({bad})"
+            if not isinstance(rows, list):
+                return f"{path}: expected a JSON list of records, found {type(rows).__name__}"
+        return f"{self.tables}: the devkit could not index the tables ({type(exc).__name__}: {exc})"
 
     @property
     def lut(self) -> np.ndarray:
@@ -365,7 +376,9 @@ class NuScenesLidarseg(SegBenchmark):
                 if not pts.is_file():
                     missing.append(str(pts))
                     continue
-                if not lab.is_file():
+                if pts.stat().st_size % 20:
+                    bad.append(f"{pts}: not a whole number of points (float32 x 5)")
+                elif not lab.is_file():
                     missing.append(str(lab))
                 elif lab.stat().st_size * 20 != pts.stat().st_size:
                     bad.append(

@@ -106,13 +106,14 @@ def read_label_file(
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: {what} file not found (one per scan; scan {points})")
-    values = np.fromfile(path, dtype=dtype)
-    if values.shape[0] != n_points:
+    size, item = path.stat().st_size, np.dtype(dtype).itemsize
+    if size != n_points * item:
+        found = f"{size // item} {what}s" if size % item == 0 else f"{size} bytes"
         raise error(
-            f"{path}: {values.shape[0]} {what}s for {n_points} points in {points}; expected one "
-            f"{np.dtype(dtype).name} {what} per point"
+            f"{path}: {found} for {n_points} points in {points}; expected one "
+            f"{np.dtype(dtype).name} {what} per point ({n_points * item} bytes)"
         )
-    return values
+    return np.fromfile(path, dtype=dtype)
 
 
 def bool_option(value: Any, option: str) -> bool:

@@ -157,6 +157,12 @@ def test_missing_table_is_an_error_naming_it(copy, table):
         open_tree(copy).scans("val")
 
 
+def test_malformed_table_is_named(copy):
+    (copy / "v1.0-mini/sample.json").write_text("{")
+    with pytest.raises(DataError, match=r"v1\.0-mini/sample\.json: not a readable JSON table"):
+        open_tree(copy).scans("val")
+
+
 def test_missing_split_scene_and_missing_version(copy):
     scenes = json.loads((copy / "v1.0-mini/scene.json").read_text())
     (copy / "v1.0-mini/scene.json").write_text(

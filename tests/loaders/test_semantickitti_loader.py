@@ -140,6 +140,15 @@ def test_label_length_must_match_the_scan(tmp_path, real_tree):
     report = bench.verify()
     failed = {c["name"] for c in report["checks"] if not c["ok"]}
     assert "labels" in failed and not report["ok"]
+    label.write_bytes(label.read_bytes() + b"\x00" * 11)  # 17810 labels and 3 stray bytes
+    with pytest.raises(DataError, match=r"000000\.label: 71243 bytes for 17810 points"):
+        bench.read_scan(bench.scans("train")[0])
+    scan = root / "sequences/00/velodyne/000000.bin"
+    scan.write_bytes(scan.read_bytes()[:-2])
+    with pytest.raises(
+        DataError, match=r"000000\.bin: 284958 bytes is not a whole number of points"
+    ):
+        bench.read_scan(bench.scans("train")[0])
 
 
 def test_missing_calib_entry_names_the_file_and_field(tmp_path, real_tree):
