@@ -427,7 +427,8 @@ def _board(protocol, name: str, version: Any) -> dict[str, Any]:
         "trial_scope": d["trial_scope"],
         "metrics": d["metrics"],
         "entries": [],
-        "notes": [],
+        # a protocol's own caveats (the camera-only segmentation protocols: not comparable)
+        "notes": list(getattr(protocol, "board_notes", ())),
     }
 
 

@@ -118,6 +118,10 @@ def test_nuscenes_six_cameras_vcd_on_the_camera_only_protocol(tmp_path, shared_d
     task, trainer, result, record = train(config, tmp_path / "runs")
     assert main(["leaderboard", "validate", str(tmp_path / "runs")]) == 0
     assert record["protocol"] == "nuscenes-lidarseg/val-fov@1"
+    board_file = tmp_path / "board.json"
+    assert main(["leaderboard", "build", str(tmp_path / "runs"), "-o", str(board_file)]) == 0
+    (board,) = json.loads(board_file.read_text())["boards"]
+    assert any("not comparable with nuscenes-lidarseg/val@1" in n for n in board["notes"])
     assert record["benchmark"]["split_id"].endswith(
         "/mini_train->nuscenes-lidarseg/v1.0-mini/mini_val"
     )

@@ -199,6 +199,11 @@ class SegTask(Task):
         perm = torch.randperm(n, generator=generator).tolist()
         seeds = torch.randint(0, 2**62, (n,), generator=generator).tolist()
         w = self.world
+        if bs < w.size:
+            raise ValueError(
+                f"config: 'train.batch_size' ({bs} scans, the global batch) must be at least the "
+                f"number of processes ({w.size}): every rank needs a scan per step"
+            )
         batches = []
         for b in range(self._n_batches()):
             members = perm[b * bs : (b + 1) * bs]
@@ -297,7 +302,8 @@ class SegTask(Task):
     # -- evaluation -------------------------------------------------------------------------
     def predict_step(self, model: nn.Module, batch: SegBatch) -> dict[str, Tensor]:
         out = model(self.inputs(batch), frozenset())
-        pred = model.prediction_logits(out).argmax(dim=1) + 1  # classes 1..K, never ignore
+        net = getattr(model, "module", model)  # DistributedDataParallel wraps the SegNet
+        pred = net.prediction_logits(out).argmax(dim=1) + 1  # classes 1..K, never ignore
         arrays = {"pred": pred, "label": batch.labels.to(self.device)}
         if self.protocol.fov:
             arrays["visible"] = batch.seen.to(self.device)

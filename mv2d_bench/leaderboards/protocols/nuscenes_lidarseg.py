@@ -62,6 +62,10 @@ class NuScenesLidarsegValFov(NuScenesLidarsegVal):
         "mean IoU over the 16 classes (nanmean), camera-visible points only"
     )
     fov: ClassVar[bool] = True
+    board_notes: ClassVar[tuple[str, ...]] = (
+        "Camera-visible points only, as the MV2D authors' code evaluates (it deletes every point "
+        "no camera sees): these numbers are not comparable with nuscenes-lidarseg/val@1.",
+    )
     npz_keys: ClassVar[dict[str, str]] = {
         "pred": PRED,
         "label": LABEL,

@@ -61,6 +61,10 @@ class SemanticKittiValFov(SemanticKittiVal):
         "mean IoU over the 19 classes, image_2 points only"
     )
     fov: ClassVar[bool] = True
+    board_notes: ClassVar[tuple[str, ...]] = (
+        "Camera-visible points only, as the MV2D authors' code evaluates (it deletes every point "
+        "no camera sees): these numbers are not comparable with semantickitti/val@1.",
+    )
     npz_keys: ClassVar[dict[str, str]] = {
         "pred": PRED,
         "label": LABEL,
