@@ -142,6 +142,7 @@ LATER_KEYS: dict[tuple[str, str], Any] = {
     ("train", "eval_batch_size"): 0,
     ("train", "warmup_start"): None,
     ("train", "amp"): False,
+    ("data", "split"): "stratified",
     ("reid", "third_view"): "gray-visible",
     ("reid", "gray_from"): "pixels",
     ("model", "bottleneck_type"): "gaussian",  # ReID's [model]

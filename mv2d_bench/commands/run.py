@@ -15,6 +15,13 @@ then --set. Examples:
   mv2d-bench run --benchmark hand --objective baseline --set model.bottleneck=false --out runs/
 
 The record's path is printed as the last line of standard output.
+
+MVC models ([model] name): "multiview-ib" - the MV2D paper's network (per-view encoders,
+Gaussian bottlenecks, model.fusion = relation-full | relation-lowrank | concat | mean,
+model.distill_through_heads); the paper presets use it. "mvnncor" - the released MvNNcor
+(configs/baselines/mvnncor.toml). DEPRECATED: name = "mvnncor" together with keys of the MV2D
+network (bottleneck, z_dim, bottleneck_hidden, min_std, fusion, relation_rank) still selects
+"multiview-ib", with a warning; that spelling will stop working - write "multiview-ib".
 """
 
 

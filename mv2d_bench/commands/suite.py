@@ -123,17 +123,22 @@ def _suite(args: argparse.Namespace) -> int:
 
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else _say
     planned: list[PlannedRun] = []
+    skipped: set[str] = set()  # a benchmark expanded per split seed is skipped once
     for b in benches:
+        if b.name in skipped:
+            continue
         first = plan_config(suite, b, settings[0], seeds[0], extra)
         try:
             open_benchmark(first)
         except DataNotFoundError as exc:
             say(f"skip {b.name}: data not found - {exc}")
+            skipped.add(b.name)
             continue
         for s in settings:
             for seed in seeds:
                 cfg = plan_config(suite, b, s, seed, extra)
-                planned.append(PlannedRun(b.name, s.name, seed, cfg, run_key(cfg.to_dict())))
+                key = run_key(cfg.to_dict())
+                planned.append(PlannedRun(b.name, s.name, seed, cfg, key, b.split_seed))
     index = OutIndex(out)
     for problem in index.refresh():
         say(f"warning: {problem}")
@@ -156,7 +161,8 @@ def _suite(args: argparse.Namespace) -> int:
                 state = "failed"
             else:
                 state = "pending"
-            say(f"  {state:8}  {r.benchmark:12} {r.setting:16} seed {r.seed}")
+            split = "" if r.split_seed is None else f"  split {r.split_seed}"
+            say(f"  {state:8}  {r.benchmark:12} {r.setting:16} seed {r.seed}{split}")
         return 0
     executor = SuiteExecutor(
         out, index, args.jobs, say, wait=not args.no_wait, command=" ".join(sys.argv)

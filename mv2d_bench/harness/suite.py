@@ -7,6 +7,7 @@ A suite file::
     config = "../paper/mvc.toml"        # base run configuration, relative to this file
     benchmarks = ["hand", "reuters"]    # or tables: {name = "hand", root = "...", set = {...}}
     seeds = [0, 1, 2, 3, 4]
+    splits = "card"                     # optional: every run on each split seed (data.split_seed)
     objectives = ["vib", "mv2d"]        # shorthand: one setting per objective, no overrides
     set = {"train.epochs" = 160}        # optional overrides for every run
 
@@ -19,6 +20,11 @@ A setting pairs an objective with configuration overrides (the model switches of
 ablations), so "bottleneck alone" and "no bottleneck" can both use the ``baseline`` objective.
 Precedence per run: base config < suite ``set`` < benchmark ``set`` < setting ``set`` < the
 command line's ``--set``.
+
+``splits`` (optional) runs every benchmark x setting x seed once per split seed: ``"card"``
+takes each benchmark's split seeds from its data card (the five of mvc/accuracy@2, MvNNcor's
+seed first where it has one), a list of integers names them; each becomes
+``data.split_seed`` of its runs (a benchmark's own ``set`` may not also set it).
 
 A run is skipped when ``--out`` already holds a record of the same benchmark, objective,
 resolved configuration (volatile keys such as the data root and thread count excluded) and
@@ -43,7 +49,7 @@ from mv2d_bench.config import (
     read_toml,
 )
 
-SUITE_KEYS = {"name", "config", "benchmarks", "seeds", "objectives", "set"}
+SUITE_KEYS = {"name", "config", "benchmarks", "seeds", "splits", "objectives", "set"}
 SETTING_KEYS = {"name", "objective", "set"}
 BENCH_KEYS = {"name", "root", "set"}
 
@@ -60,6 +66,8 @@ class SuiteBenchmark:
     name: str
     root: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    split_seed: int | None = None
+    """Set when the suite's ``splits`` expanded this benchmark (also in ``overrides``)."""
 
 
 @dataclass
@@ -80,6 +88,7 @@ class PlannedRun:
     seed: int
     config: RunConfig
     key: str
+    split_seed: int | None = None
 
 
 def _overrides(value: Any, where: str) -> dict[str, Any]:
@@ -128,6 +137,8 @@ def load_suite(path: str | Path) -> Suite:
             raise ConfigError(f"{where}: expected a name or a table with 'name'; got {b!r}")
     if not benches:
         raise ConfigError(f"{path}: 'suite.benchmarks' must list at least one benchmark")
+    if "splits" in s:
+        benches = _expand_splits(benches, s["splits"], path)
     seeds = s.get("seeds", [0])
     if (
         not isinstance(seeds, list)
@@ -174,6 +185,45 @@ def load_suite(path: str | Path) -> Suite:
         seeds=[int(x) for x in seeds],
         overrides=_overrides(s.get("set"), f"{path}: [suite]"),
     )
+
+
+def _expand_splits(benches: list[SuiteBenchmark], splits: Any, path: Path) -> list:
+    """One copy of every benchmark per split seed (``splits``: "card" or a list of ints)."""
+    from mv2d_bench import loaders
+
+    ok_list = (
+        isinstance(splits, list)
+        and splits
+        and all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_SEED for x in splits
+        )
+    )
+    if splits != "card" and not (ok_list and len(set(splits)) == len(splits)):
+        raise ConfigError(
+            f"{path}: 'suite.splits' must be \"card\" (each benchmark's data-card split seeds) "
+            f"or a non-empty list of distinct integers; got {splits!r}"
+        )
+    out = []
+    for b in benches:
+        if "data.split_seed" in b.overrides:
+            raise ConfigError(
+                f"{path}: benchmark {b.name!r} sets data.split_seed, but 'suite.splits' decides "
+                "the split seeds; remove one of them"
+            )
+        if splits == "card":
+            try:
+                seeds = loaders.get(b.name).split_seeds()
+            except AttributeError:
+                raise ConfigError(
+                    f"{path}: 'suite.splits' = \"card\": benchmark {b.name!r} has no data-card "
+                    "split seeds (only multi-view classification benchmarks have)"
+                ) from None
+        else:
+            seeds = splits
+        for seed in seeds:
+            over = {**b.overrides, "data.split_seed": int(seed)}
+            out.append(SuiteBenchmark(b.name, b.root, over, int(seed)))
+    return out
 
 
 def _items(d: dict[str, Any], source: str) -> list[tuple[str, str]]:

@@ -3,7 +3,10 @@
 Records are grouped into entries by what ran (see the records module docstring): benchmark name,
 version and data sha256; protocol id; objective name, version, params and distribution; model
 name and params; the config without its volatile keys; and the split. Records under different
-protocol versions or splits are never averaged together: they land in different entries.
+protocol versions or splits are never averaged together: they land in different entries -
+except under a protocol whose entries span several splits (``required_splits > 1``,
+mvc/accuracy@2: the data card's 5 split seeds x 2 training seeds), where one entry holds the
+runs of every split and ``data.split_seed`` is left out of the grouping config.
 
 Each entry reports per metric the mean and the sample standard deviation (ddof=1, null when
 n < 2) with n and every value: over its runs (one record each), or for protocols whose trials are
@@ -12,6 +15,10 @@ separate runs (RegDB) over its trials, each trial the mean of its runs. An entry
 entries are ranked per board (one board per benchmark and protocol) by the protocol's primary
 metric in its direction; equal means share a rank (1, 2, 2, 4). Reference rows from papers are
 added with ``"measured": false``.
+
+Boards of protocols with ``statistics = "paired"`` also report per metric a 95 % confidence
+interval (``ci95``) and per entry its paired difference to the best entry (``paired``), and rank
+by the paired test (:mod:`mv2d_bench.leaderboards.paired`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from mv2d_bench.config import canonical_config
+from mv2d_bench.leaderboards import paired
 from mv2d_bench.leaderboards.records import (
     canonical_json,
     find_records,
@@ -94,6 +102,8 @@ def group_key(record: dict[str, Any]) -> dict[str, Any]:
         "model": {"name": m["name"], "params": m["params"]},
         "config": strip_volatile(canonical_config(record["config"])),
     }
+    if _multi_split(record.get("protocol")) and isinstance(key["config"].get("data"), dict):
+        key["config"]["data"].pop("split_seed", None)  # one entry spans the protocol's splits
     if record.get("protocol_gallery") is not None:
         key["protocol_gallery"] = record["protocol_gallery"]
     return key
@@ -114,6 +124,18 @@ def _protocol(pid: str):
     return get(pid)
 
 
+def _multi_split(pid: Any) -> bool:
+    """True for a protocol whose entries span several splits (mvc/accuracy@2)."""
+    try:
+        return getattr(_protocol(pid), "required_splits", 1) > 1
+    except (LookupError, ValueError, TypeError, AttributeError, ImportError):
+        return False
+
+
+def _paired(protocol) -> bool:
+    return getattr(protocol, "statistics", "mean-std") == "paired"
+
+
 def _compact(nums: Sequence[int]) -> str:
     return ", ".join(str(n) for n in nums) if len(nums) <= 4 else f"{nums[0]}..{nums[-1]}"
 
@@ -122,6 +144,8 @@ def completeness(protocol, runs: Sequence[dict[str, Any]]) -> tuple[bool, str | 
     """(complete, why not) for an entry's runs (dicts with "seed" and "trial"): it needs
     ``required_seeds`` distinct (seed, trial) runs and a run of every ``required_trials``."""
     need = protocol.required_seeds
+    if getattr(protocol, "required_splits", 1) > 1:
+        return _grid_completeness(protocol, runs)
     pairs = {(r["seed"], r["trial"]) for r in runs}
     why = []
     if len(pairs) < need:
@@ -133,6 +157,24 @@ def completeness(protocol, runs: Sequence[dict[str, Any]]) -> tuple[bool, str | 
             why.append(
                 f"trial(s) {_compact(missing)} of {len(protocol.required_trials)} have no run"
             )
+    return (not why), ("; ".join(why) or None)
+
+
+def _grid_completeness(protocol, runs: Sequence[dict[str, Any]]) -> tuple[bool, str | None]:
+    """Multi-split protocols: ``required_splits`` splits, each run with the same >=
+    ``required_seeds`` training seeds (the grid the paired statistics compare)."""
+    by_split: dict[str, set] = defaultdict(set)
+    for r in runs:
+        by_split[r["split_id"]].add(r["seed"])
+    why = []
+    if len(by_split) < protocol.required_splits:
+        why.append(f"{len(by_split)} of {protocol.required_splits} required splits")
+    short = sorted(s for s, seeds in by_split.items() if len(seeds) < protocol.required_seeds)
+    if short:
+        why.append(f"split(s) {', '.join(short)} have fewer than {protocol.required_seeds} seeds")
+    seed_sets = {frozenset(v) for v in by_split.values()}
+    if len(seed_sets) > 1:
+        why.append("the splits were not run with the same training seeds")
     return (not why), ("; ".join(why) or None)
 
 
@@ -200,7 +242,14 @@ def _relpath(path: Path | None, base: Path | None) -> str | None:
 def _make_entry(protocol, items: list[Loaded], splits, base: Path | None) -> dict[str, Any]:
     first = items[0].data
     key = group_key(first)
-    items = sorted(items, key=lambda x: (x.data["seed"], x.data["benchmark"].get("trial") or 0))
+    items = sorted(
+        items,
+        key=lambda x: (
+            x.data["benchmark"]["split_id"] if protocol.required_splits > 1 else "",
+            x.data["seed"],
+            x.data["benchmark"].get("trial") or 0,
+        ),
+    )
     runs = []
     for it in items:
         r = it.data
@@ -233,6 +282,9 @@ def _make_entry(protocol, items: list[Loaded], splits, base: Path | None) -> dic
         for m in protocol.metrics
         if all(m.name in r["metrics"] for r in runs)
     }
+    if _paired(protocol):
+        for stat in metrics.values():
+            stat["ci95"] = paired.ci95(stat["values"])
     cost = {
         k: float(np.mean([it.data["cost"][k] for it in items]))
         for k in ("train_seconds", "eval_seconds", "steps_per_second")
@@ -282,6 +334,8 @@ def _partition_by_split(protocol, items: list[Loaded]) -> tuple[list[list[Loaded
     variants: dict[tuple, list[Loaded]] = defaultdict(list)
     for it in items:
         variants[split_of(it.data)].append(it)
+    if protocol.required_splits > 1:  # one entry spans the protocol's splits
+        return [list(items)], []
     if protocol.trial_scope != "split":
         by_split: dict[tuple, list[Loaded]] = defaultdict(list)
         for (_, sid, sha), its in variants.items():
@@ -400,9 +454,12 @@ def _assign_labels(entries: list[dict[str, Any]]) -> None:
 def _rank(board: dict[str, Any]) -> None:
     primary, direction = board["primary"], board["direction"]
     ranked = [e for e in board["entries"] if e["measured"] and e["complete"]]
-    ranks = competition_ranks([e["metrics"][primary]["mean"] for e in ranked], direction)
-    for e, r in zip(ranked, ranks, strict=True):
-        e["rank"] = r
+    if board.get("statistics") == "paired":
+        paired.rank_board(board)
+    else:
+        ranks = competition_ranks([e["metrics"][primary]["mean"] for e in ranked], direction)
+        for e, r in zip(ranked, ranks, strict=True):
+            e["rank"] = r
     sign = -1.0 if direction == "max" else 1.0
 
     def order(e: dict[str, Any]) -> tuple:
@@ -426,6 +483,11 @@ def _board(protocol, name: str, version: Any) -> dict[str, Any]:
         "required_trials": d["required_trials"],
         "trial_scope": d["trial_scope"],
         "metrics": d["metrics"],
+        **(
+            {"required_splits": d["required_splits"], "statistics": d["statistics"]}
+            if _paired(protocol) or d.get("required_splits", 1) > 1
+            else {}
+        ),
         "entries": [],
         # a protocol's own caveats (the camera-only segmentation protocols: not comparable)
         "notes": list(getattr(protocol, "board_notes", ())),
@@ -515,6 +577,10 @@ def build(
             seen: dict[tuple, Loaded] = {}
             for it in part:
                 sk = (it.data["seed"], it.data["benchmark"].get("trial"))
+                where = ""
+                if protocol.required_splits > 1:
+                    sk += (it.data["benchmark"]["split_id"],)
+                    where = f" on split {sk[2]}"
                 if sk in seen:
                     problems.append(
                         Violation(
@@ -522,6 +588,7 @@ def build(
                             "$.seed",
                             f"seed {sk[0]}"
                             + (f" trial {sk[1]}" if sk[1] is not None else "")
+                            + where
                             + f" of this entry is also recorded in {seen[sk].file}; "
                             "expected one run per seed (remove one of them)",
                         )
@@ -546,12 +613,15 @@ def build(
         _rank(board)
         if not board["notes"]:
             del board["notes"]
+    statistics = {"mean": MEAN_DOC, "std": STD_DOC}
+    if any(b.get("statistics") == "paired" for b in boards.values()):
+        statistics.update(ci95=paired.CI_DOC, paired=paired.PAIRED_DOC)
     return {
         "schema_version": 1,
         "kind": KIND,
         "created": created or now_iso(),
         "generator": {"package_version": __version__, "git_revision": git_revision()},
-        "statistics": {"mean": MEAN_DOC, "std": STD_DOC},
+        "statistics": statistics,
         "boards": [boards[k] for k in sorted(boards)],
     }
 

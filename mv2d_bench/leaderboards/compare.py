@@ -9,6 +9,12 @@ For every metric, ``delta`` = mean(B) - mean(A). The difference "exceeds the spr
 |delta| is larger than the larger of the two sample stds (the seed-to-seed spread of either
 side); it is unknown (None) when neither side has a std (n < 2). When both sides list at least
 two values, Welch's t-test p-value (scipy) is given too.
+
+When both sides of an entry ran the same pairs of split and training seed (at least two; e.g.
+the 5 splits x 2 seeds of mvc/accuracy@2), the comparison is paired instead, with the statistics
+the leaderboard uses (:func:`mv2d_bench.leaderboards.paired.paired_difference`): ``paired`` holds
+the mean of B - A over the pairs, its 95 % t interval and the paired t-test p-value, and
+``significant`` says whether p < 0.05.
 """
 
 from __future__ import annotations
@@ -65,6 +71,19 @@ def welch_p(a: list[float] | None, b: list[float] | None) -> float | None:
     return p if math.isfinite(p) else None  # nearly identical values: no test result
 
 
+def paired_rows(a: dict[str, Any] | None, b: dict[str, Any] | None, metric: str) -> Any:
+    """B - A paired by (split, seed) when both measured entries ran the same pairs, else None."""
+    from mv2d_bench.leaderboards import paired
+
+    if not (a and b and a.get("measured") and b.get("measured")):
+        return None
+    va = paired.values_by_pair(a.get("runs", []), metric)
+    vb = paired.values_by_pair(b.get("runs", []), metric)
+    if set(va) != set(vb) or len(va) < 2:
+        return None
+    return paired.paired_difference(vb, va)
+
+
 def _metrics(board: dict[str, Any], a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict:
     out = {}
     for m in board["metrics"]:
@@ -82,6 +101,10 @@ def _metrics(board: dict[str, Any], a: dict[str, Any] | None, b: dict[str, Any] 
             row["delta"] = sb["mean"] - sa["mean"]
             row["exceeds_spread"] = exceeds_spread(row["delta"], row["std_a"], row["std_b"])
             row["welch_p"] = welch_p(sa.get("values"), sb.get("values"))
+            pd = paired_rows(a, b, m["name"])
+            if pd is not None:
+                row["paired"] = pd
+                row["significant"] = pd["p_value"] < 0.05
             better = (row["delta"] > 0) == (m["direction"] == "max")
             row["direction"] = "same" if row["delta"] == 0 else ("better" if better else "worse")
         out[m["name"]] = row
@@ -182,6 +205,14 @@ def format_text(result: dict[str, Any], name_a: str = "A", name_b: str = "B") ->
             spread = {True: "EXCEEDS the seeds' spread", False: "within the seeds' spread",
                       None: "spread unknown (n < 2)"}[m["exceeds_spread"]]  # fmt: skip
             p = f", Welch p={m['welch_p']:.3g}" if m.get("welch_p") is not None else ""
+            if m.get("paired"):
+                pd = m["paired"]
+                lo, hi = pd["ci95"]
+                p += (
+                    f"; paired over {pd['n']} (split, seed) pairs: {pd['mean']:+.2f} "
+                    f"[95 % CI {lo:+.2f}, {hi:+.2f}], paired t p={pd['p_value']:.3g}, "
+                    + ("SIGNIFICANT" if m["significant"] else "not significant")
+                )
             lines.append(
                 f"    {k}: {stat_text({'mean': m['a'], 'std': m['std_a']})} -> "
                 f"{stat_text({'mean': m['b'], 'std': m['std_b']})} ({m['delta']:+.2f}, "

@@ -19,7 +19,8 @@ The JSON Schema ``mv2d_bench/schemas/run-record.schema.json`` (draft 2020-12) is
       "per_trial": [{"trial": 1, "metrics": {"accuracy": 99.25}}],
       "cost": {"train_seconds", "eval_seconds", "steps_per_second"},
       "environment": {"package_version", "git_revision" (null when unknown), "torch", "python",
-                      "device"},                # environment() fills this
+                      "device", "cpu", "cpu_capability", "blas", "cuda_device"},
+                                                # environment() fills this
       "artifacts": {"embeddings": "hand-mv2d-s0.embeddings.npz"},  # optional
       "protocol_gallery": {"source": "rand_perm_cam", "rand_perm_cam_sha256": "<64 hex>",
                            "seeds": null}   # SYSU-MM01 only: where the trial galleries came from
@@ -191,12 +192,15 @@ def environment(device: str | None = None) -> dict[str, Any]:
     name = device
     if device.startswith("cuda") and torch.cuda.is_available():
         name = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    from mv2d_bench.harness.machine import machine_info
+
     return {
         "package_version": __version__,
         "git_revision": git_revision(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": name,
+        **machine_info(device),  # cpu, cpu_capability, blas, cuda_device
     }
 
 

@@ -73,17 +73,45 @@ def _metric_header(m: dict[str, Any]) -> str:
     return f"{m['name']}{unit} {arrow}"
 
 
+def ci_text(stat: dict[str, Any], digits: int = 2) -> str:
+    """``mean ± std [lo, hi]`` (the 95 % CI, where the board reports one)."""
+    text = stat_text(stat, digits)
+    ci = stat.get("ci95")
+    return text + (f" [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else "")
+
+
+def paired_cells(entry: dict[str, Any]) -> list[str]:
+    """``difference to the best [95 % CI]`` and the paired p-value of a paired board's entry."""
+    pd = entry.get("paired") if entry.get("measured") else None
+    if not pd:
+        return ["–", "–"]
+    if pd.get("best"):
+        return ["best", "–"]
+    diff = pd.get("difference")
+    if not diff:
+        return ["not paired", "–"]
+    lo, hi = diff["ci95"]
+    return [f"{diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{diff['p_value']:.3g}"]
+
+
 def rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a board's table (all entries, in board order)."""
+    """Header and rows of a board's table (all entries, in board order). A paired board
+    (mvc/accuracy@2) also shows the 95 % CI of every metric and, for the primary metric, each
+    entry's paired difference to the best entry with its 95 % CI and paired t-test p-value."""
     metrics = board["metrics"]
-    header = ["Rank", "Entry", *(_metric_header(m) for m in metrics), "n", "Seeds", "Status"]
-    header.append("Source")
+    is_paired = board.get("statistics") == "paired"
+    header = ["Rank", "Entry", *(_metric_header(m) for m in metrics)]
+    if is_paired:
+        header += [f"Δ {board['primary']} vs best [95 % CI]", "p (paired t)"]
+    header += ["n", "Seeds", "Status", "Source"]
     out = []
     for e in board["entries"]:
         cells = [str(e["rank"]) if e.get("rank") else "–", e["label"]]
         for m in metrics:
             stat = e["metrics"].get(m["name"])
-            cells.append(stat_text(stat) if stat else "–")
+            cells.append((ci_text(stat) if is_paired else stat_text(stat)) if stat else "–")
+        if is_paired:
+            cells += paired_cells(e)
         if e["measured"]:
             cells += [str(e["n"]), ", ".join(map(str, e["seeds"]))]
             source = "measured, " + _provenance(e["runs"])
@@ -131,6 +159,13 @@ def markdown(lb: dict[str, Any], plots: dict[int, list[tuple[str, str]]] | None 
                 else ""
             )
             + (f"; each run is scored over {board['trials']} trials" if board["trials"] > 1 else "")
+            + (
+                f" on each of {board['required_splits']} splits; mean ± std [95 % CI]; entries "
+                "not significantly worse than the best (paired t-test over the (split, seed) "
+                "pairs, p >= 0.05) share rank 1"
+                if board.get("statistics") == "paired"
+                else ""
+            )
             + "."
         )
         lines.append("")

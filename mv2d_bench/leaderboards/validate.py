@@ -22,6 +22,7 @@ Rules beyond the schema:
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import statistics
@@ -122,6 +123,9 @@ def record_violations(rec: Any, file: str = "") -> list[Violation]:
     metrics = rec.get("metrics")
     for name, msg in proto.metric_problems(metrics):
         V(f"$.metrics.{name}" if name else "$.metrics", msg)
+    if getattr(proto, "required_splits", 1) > 1:
+        for path, msg in _multi_split_problems(proto, rec):
+            V(path, msg)
     per = rec.get("per_trial")
     if not isinstance(per, list):
         return sorted(set(out))
@@ -176,6 +180,33 @@ def record_violations(rec: Any, file: str = "") -> list[Violation]:
                         f"{got!r}: expected the mean over per_trial, {mean!r}",
                     )
     return sorted(set(out))
+
+
+def _multi_split_problems(proto, rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run of a multi-split protocol (mvc/accuracy@2) is on one of the benchmark's splits,
+    made by the protocol's split procedure."""
+    out = []
+    bench = rec.get("benchmark") if isinstance(rec.get("benchmark"), dict) else {}
+    allowed = proto.split_ids(bench.get("name")) if hasattr(proto, "split_ids") else None
+    sid = bench.get("split_id")
+    if allowed is not None and sid not in allowed:
+        out.append(
+            (
+                "$.benchmark.split_id",
+                f"{sid!r}: protocol {proto.id} runs {bench.get('name')} on the splits of its data "
+                f"card, {', '.join(allowed)}",
+            )
+        )
+    data = rec.get("config", {}).get("data") if isinstance(rec.get("config"), dict) else None
+    want = getattr(proto, "split_procedure", None)
+    if want and isinstance(data, dict) and data.get("split") != want:
+        out.append(
+            (
+                "$.config.data.split",
+                f"{data.get('split')!r}: protocol {proto.id} uses the {want!r} split procedure",
+            )
+        )
+    return out
 
 
 def _entry_key(rec: dict[str, Any]) -> str | None:
@@ -235,12 +266,14 @@ def records_cross_violations(
                     )
                 )
     for members in groups.values():
+        proto, _ = _lookup_protocol(members[0][1].get("protocol"))
+        multi = proto is not None and getattr(proto, "required_splits", 1) > 1
         by_trial: dict[Any, dict[tuple, str]] = defaultdict(dict)
         runs: dict[tuple, tuple[str, Any]] = {}
         for file, rec in members:
             b = rec["benchmark"]
             by_trial[b.get("trial")].setdefault((b["split_id"], b.get("split_sha256")), file)
-            sk = (rec.get("seed"), b.get("trial"))
+            sk = (rec.get("seed"), b.get("trial")) + ((b["split_id"],) if multi else ())
             if sk in runs and runs[sk][1] != rec.get("run_id"):
                 out.append(
                     Violation(
@@ -248,13 +281,14 @@ def records_cross_violations(
                         "$.seed",
                         f"seed {sk[0]}"
                         + (f" trial {sk[1]}" if sk[1] is not None else "")
+                        + (f" on split {sk[2]}" if multi else "")
                         + f" is recorded twice for the same entry (also {runs[sk][0]}); "
                         "expected one run per seed",
                     )
                 )
             runs.setdefault(sk, (file, rec.get("run_id")))
         for trial, splits in by_trial.items():
-            if len(splits) > 1:
+            if len(splits) > 1 and not multi:
                 names = ", ".join(f"{sid} ({f})" for (sid, _), f in splits.items())
                 for f in list(splits.values())[1:]:
                     out.append(
@@ -268,11 +302,15 @@ def records_cross_violations(
                         )
                     )
         if require_complete:
-            proto, _ = _lookup_protocol(members[0][1].get("protocol"))
             if proto is None:
                 continue
             seeds = [
-                {"seed": r.get("seed"), "trial": r["benchmark"].get("trial")} for _, r in members
+                {
+                    "seed": r.get("seed"),
+                    "trial": r["benchmark"].get("trial"),
+                    "split_id": r["benchmark"].get("split_id"),
+                }
+                for _, r in members
             ]
             ok, why = completeness(proto, seeds)
             if not ok:
@@ -488,7 +526,7 @@ def leaderboard_violations(
             for r in runs:
                 splits[r.get("trial")].add((r.get("split_id"), r.get("split_sha256")))
             for trial, ss in splits.items():
-                if len(ss) > 1:
+                if len(ss) > 1 and getattr(proto, "required_splits", 1) == 1:
                     out.append(
                         Violation(
                             file,
@@ -586,7 +624,9 @@ def leaderboard_violations(
                 stat = metrics.get(proto.primary)
                 if isinstance(stat, dict) and isinstance(stat.get("mean"), (int, float)):
                     ranked.append((ei, stat["mean"], rank))
-        if ranked:
+        if getattr(proto, "statistics", "mean-std") == "paired":
+            out += _paired_board_problems(board, file, bp)
+        elif ranked:
             expect = competition_ranks([m for _, m, _ in ranked], proto.primary_metric.direction)
             for (ei, mean, rank), want in zip(ranked, expect, strict=True):
                 if rank != want:
@@ -599,6 +639,76 @@ def leaderboard_violations(
                         )
                     )
     return sorted(set(out))
+
+
+def _paired_board_problems(board: dict[str, Any], file: str, bp: str) -> list[Violation]:
+    """A paired board's ranks, confidence intervals and paired differences are what its runs
+    give (recomputed by :mod:`mv2d_bench.leaderboards.paired`)."""
+    from mv2d_bench.leaderboards import paired
+
+    out: list[Violation] = []
+    entries = [e for e in board.get("entries", []) if isinstance(e, dict)]
+    try:
+        again = copy.deepcopy({**board, "entries": entries})
+        for e in again["entries"]:
+            if e.get("measured") and e.get("complete"):
+                for stat in e.get("metrics", {}).values():
+                    if isinstance(stat, dict):
+                        stat["ci95"] = paired.ci95(stat.get("values", []))
+        paired.rank_board(again)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return [Violation(file, f"{bp}.entries", f"paired statistics cannot be recomputed: {exc}")]
+    for ei, (got, want) in enumerate(zip(entries, again["entries"], strict=True)):
+        if not (got.get("measured") and got.get("complete")):
+            continue
+        ep = f"{bp}.entries[{ei}]"
+        if got.get("rank") != want.get("rank"):
+            out.append(
+                Violation(
+                    file,
+                    f"{ep}.rank",
+                    f"{got.get('rank')!r}: the paired test against the best entry gives rank "
+                    f"{want.get('rank')}",
+                )
+            )
+        for name, stat in got.get("metrics", {}).items():
+            wci = want["metrics"][name].get("ci95") if isinstance(stat, dict) else None
+            gci = stat.get("ci95") if isinstance(stat, dict) else None
+            if not _close_lists(gci, wci):
+                out.append(
+                    Violation(file, f"{ep}.metrics.{name}.ci95", f"{gci!r}, expected {wci!r}")
+                )
+        if not _close_tree(got.get("paired"), want.get("paired")):
+            out.append(
+                Violation(
+                    file,
+                    f"{ep}.paired",
+                    f"{got.get('paired')!r} is not what the runs give: {want.get('paired')!r}",
+                )
+            )
+    return out
+
+
+def _close_lists(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return (
+        isinstance(a, list)
+        and len(a) == len(b)
+        and all(isinstance(x, (int, float)) and _close(x, y) for x, y in zip(a, b, strict=True))
+    )
+
+
+def _close_tree(a: Any, b: Any) -> bool:
+    if isinstance(b, dict):
+        return (
+            isinstance(a, dict) and a.keys() == b.keys() and all(_close_tree(a[k], b[k]) for k in b)
+        )
+    if isinstance(b, list):
+        return _close_lists(a, b) if all(isinstance(x, (int, float)) for x in b) else a == b
+    if isinstance(b, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+        return _close(a, b)
+    return a == b
 
 
 def find_run_record(

@@ -3,13 +3,15 @@ real Handwritten run that must reach a stated accuracy."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mv2d_bench import loaders
-from mv2d_bench.config import load_config
+from mv2d_bench.config import ConfigError, load_config
 from mv2d_bench.harness.runner import make_task
 from mv2d_bench.harness.seeding import generator
 from mv2d_bench.harness.trainer import Trainer
@@ -129,3 +131,94 @@ def test_short_real_handwritten_run_beats_95_percent():
     assert task.view_dims == [240, 76, 216, 47, 64, 6]
     assert len(task.split.test) == 200 and len(task.split.train) == 1400
     assert result.test_metrics["accuracy"] >= 95.0
+
+
+def test_short_real_handwritten_run_with_relation_full_beats_95_percent():
+    """MvNNcor's full relation module as the fusion, 3 epochs on Hand (paper preset, z_dim 64 to
+    keep the test short): test accuracy >= 95 %."""
+    try:
+        loaders.create("hand")
+    except DataNotFoundError as exc:
+        pytest.skip(f"Handwritten data not available: {exc}")
+    cfg = load_config(
+        "configs/paper/mvc.toml",
+        overrides=[
+            "run.benchmark=hand",
+            "run.objective=mv2d",
+            "run.threads=1",
+            "train.epochs=3",
+            "train.progress=false",
+            "model.fusion=relation-full",
+            "model.z_dim=64",
+        ],
+    )
+    task = make_task(cfg)
+    result = Trainer(task, cfg).fit()
+    assert result.test_metrics["accuracy"] >= 95.0
+    assert "obj/consistency" in result.history[0]["loss"]
+
+
+def test_a_run_on_mvnncors_split_is_scored_under_accuracy_at_2(tmp_path):
+    from mv2d_bench.cli import main
+    from mv2d_bench.leaderboards.validate import validate_paths
+
+    out = tmp_path / "out"
+    args = ["run", "--benchmark", "synthetic-mv", "--objective", "vib", "--epochs", "2",
+            "--no-progress", "--out", str(out), "--set", "data.split=mvnncor",
+            "--set", "data.split_seed=3", "--set", "benchmark.samples=300",
+            "--set", "model.hidden=[16, 8]", "--set", "model.z_dim=4"]  # fmt: skip
+    assert main(args) == 0
+    (path,) = out.glob("*.json")
+    rec = json.loads(path.read_text())
+    assert rec["protocol"] == "mvc/accuracy@2"
+    assert rec["benchmark"]["split_id"] == "mvnncor/seed-3"
+    assert 0 <= rec["metrics"]["last_epoch_accuracy"] <= 100
+    assert validate_paths([path])[0] == []
+
+
+def test_mvnncor_baseline_config_trains_with_its_weighted_loss_only():
+    cfg = load_config(
+        "configs/baselines/mvnncor.toml",
+        overrides=[
+            "run.benchmark=synthetic-mv",
+            "run.threads=1",
+            "benchmark.samples=300",
+            "data.split_seed=0",
+            "train.epochs=1",
+            "train.progress=false",
+            "model.hidden=[12, 6]",
+            "model.classifier_hidden=8",
+        ],
+    )
+    assert cfg.section("model").name == "mvnncor" and cfg.section("model").gamma == 6.0
+    assert cfg.data.split == "mvnncor" and cfg.data.standardize is False
+    assert cfg.train.lr_milestones == [30, 60, 90] and cfg.train.epochs == 1
+    result = Trainer(make_task(cfg), cfg).fit()
+    assert set(result.history[0]["loss"]) == {"ce_weighted"}
+    with pytest.raises(ConfigError, match="does not apply to model 'mvnncor'"):
+        bad = load_config(
+            "configs/baselines/mvnncor.toml",
+            overrides=["run.benchmark=synthetic-mv", "loss.rank=1.5"],
+        )
+        make_task(bad).build_model()
+
+
+def test_the_old_model_name_still_selects_the_mv2d_network_with_a_warning():
+    with pytest.warns(FutureWarning, match="now called 'multiview-ib'"):
+        cfg = load_config(overrides=["run.benchmark=synthetic-mv", "model.name=mvnncor",
+                                     "model.z_dim=16"])  # fmt: skip
+    assert cfg.section("model").name == "multiview-ib" and cfg.section("model").z_dim == 16
+    plain = load_config(overrides=["run.benchmark=synthetic-mv", "model.name=mvnncor"])
+    assert plain.section("model").hidden == [400, 200]  # the released MvNNcor
+    with pytest.raises(ConfigError, match="'model.fusion' must be one of"):
+        load_config(overrides=["run.benchmark=synthetic-mv", "model.fusion=attention"])
+
+
+def test_run_help_carries_the_deprecation_note(capsys):
+    from mv2d_bench.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert 'DEPRECATED: name = "mvnncor" together with keys of the MV2D network' in text
+    assert '"multiview-ib"' in text and "configs/baselines/mvnncor.toml" in text

@@ -150,3 +150,74 @@ def test_standardizer_sparse_scales_only_and_stays_sparse():
     (z,) = apply_standardizer([x], [stats])
     assert sp.issparse(z) and z.nnz == x.nnz
     np.testing.assert_allclose(z.toarray(), dense / expect_std, rtol=1e-6)
+
+
+# -- MvNNcor's split procedure (mvc/accuracy@2) -------------------------------------------------
+def _mvnncor_reference(class_sizes, seed):
+    """MvNNcor's dataset/*Dataset.py loop, written out: classes in contiguous blocks."""
+    import random
+
+    parts = {"train": [], "val": [], "test": []}
+    start = 0
+    for n in class_sizes:
+        random.seed(int(seed))
+        train = random.sample(range(0, n), int(0.7 * n))
+        rem = [r for r in range(0, n) if r not in train]
+        val = random.sample(rem, int(2 / 3.0 * len(rem)))
+        test = [r for r in rem if r not in val]
+        for name, pos in (("train", train), ("val", val), ("test", test)):
+            parts[name] += [start + p for p in pos]
+        start += n
+    return {k: sorted(v) for k, v in parts.items()}
+
+
+@pytest.mark.parametrize("sizes", [[200] * 10, [100] * 21, [37, 120, 81, 4, 150]])
+@pytest.mark.parametrize("seed", [300, 0, 7])
+def test_mvnncor_split_equals_its_dataset_loop(sizes, seed):
+    from mv2d_bench.loaders.splits import make_split
+
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    split = make_split(labels, seed, procedure="mvnncor")
+    want = _mvnncor_reference(sizes, seed)
+    for part in ("train", "val", "test"):
+        assert split.__getattribute__(part).tolist() == want[part]
+    assert split.split_id == f"mvnncor/seed-{seed}" and split.procedure == "mvnncor"
+    for c, n in enumerate(sizes):
+        n_train = int(0.7 * n)  # MvNNcor's float arithmetic, e.g. 0.7 * 37 -> 25
+        n_val = int(2 / 3.0 * (n - n_train))
+        assert split.per_class[str(c)] == [n_train, n_val, n - n_train - n_val]
+
+
+def test_mvnncor_hand_split_counts_and_pinned_digest():
+    from mv2d_bench.loaders.splits import make_split
+
+    labels = np.repeat(np.arange(10), 200)  # Hand: 200 per digit, in digit order
+    split = make_split(labels, 300, procedure="mvnncor")
+    assert (len(split.train), len(split.val), len(split.test)) == (1400, 400, 200)
+    assert all(v == [140, 40, 20] for v in split.per_class.values())
+    # the Python random stream of seed 300 must not change under us
+    assert split.sha256 == "111aa94d2b3cfd304211a8221b0ffdc267f6528853daabc40823639e4d0fd855"
+    with pytest.raises(ValueError, match="data.fractions"):
+        make_split(labels, 300, (0.8, 0.1, 0.1), procedure="mvnncor")
+
+
+def test_split_seeds_of_accuracy_at_2_come_from_the_data_cards():
+    from mv2d_bench import loaders
+    from mv2d_bench.leaderboards.protocols import get
+
+    want = {
+        "hand": (300, 301, 302, 303, 304),  # MvNNcor's HandwrittenDataset.py seed first
+        "caltech101": (200, 201, 202, 203, 204),
+        "caltech20": (200, 201, 202, 203, 204),
+        "nuswideobj": (500, 501, 502, 503, 504),
+        "reuters": (600, 601, 602, 603, 604),
+        "awa": (100, 101, 102, 103, 104),
+        "reuters1200": (0, 1, 2, 3, 4),  # no MvNNcor seed: the family default
+        "scene15": (0, 1, 2, 3, 4),
+        "landuse21": (0, 1, 2, 3, 4),
+    }
+    for name, seeds in want.items():
+        assert loaders.get(name).split_seeds() == seeds, name
+    v2 = get("mvc/accuracy@2")
+    assert v2.split_ids("hand") == tuple(f"mvnncor/seed-{s}" for s in want["hand"])
+    assert v2.required_splits == len(want["hand"]) == 5 and v2.required_seeds == 2

@@ -57,6 +57,8 @@ class MvcAccuracyV2(MvcAccuracy):
     required_seeds: ClassVar[int] = 2
     required_splits: ClassVar[int] = 5
     statistics: ClassVar[str] = "paired"
+    split_procedure: ClassVar[str] = SPLIT_PROCEDURE
+    """``data.split`` of every run (MvNNcor's per-class random.sample)."""
 
     @staticmethod
     def split_seeds(benchmark: str) -> tuple[int, ...] | None:
