@@ -228,7 +228,7 @@ class MvcTask(Task):
             feats = feats[:1]
         if lc.rank_type == "ranked-list":
             return ranked_list_views(
-                feats, y, lc.rank_list_alpha, lc.rank_list_margin, lc.rank_list_temperature
+                feats, y, lc.ranked_list_alpha, lc.ranked_list_margin, lc.ranked_list_temperature
             )
         return batch_hard_triplet_views(feats, y, lc.rank_margin)
 

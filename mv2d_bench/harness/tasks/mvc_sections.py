@@ -117,14 +117,14 @@ class MvcLossConfig:
     rank: float = 1.0
     rank_type: str = "triplet"
     """'triplet' (batch-hard, Euclidean, margin rank_margin) or 'ranked-list' (the MV2D authors'
-    weighted ranked-list loss on L2-normalised features, rank_list_alpha / rank_list_margin)."""
+    weighted ranked-list loss on L2-normalised features, ranked_list_alpha / ranked_list_margin)."""
     rank_on: list[str] = field(default_factory=lambda: ["obs", "rep"])
     """Features the rank loss is applied to: 'obs' (v_i) and/or 'rep' (z_i), as the paper's
     appendix does (mean over the views of each)."""
     rank_margin: float = 0.3
-    rank_list_alpha: float = 2.2
-    rank_list_margin: float = 0.9
-    rank_list_temperature: float = 1.0
+    ranked_list_alpha: float = 2.2
+    ranked_list_margin: float = 0.9
+    ranked_list_temperature: float = 1.0
     label_smoothing: float = 0.0
 
     def check(self, model_name: str) -> None:
