@@ -93,6 +93,9 @@ class TrainConfig:
     """Drop the last incomplete training batch (BatchNorm needs more than one item)."""
     eval_every: int = 1
     """Validate every N epochs (and always after the last)."""
+    checkpoint_every: int = 0
+    """With --checkpoint: also checkpoint every N training steps within an epoch (0: at the end
+    of every epoch only). Does not change what the run computes."""
     eval_batch_size: int = 0
     """Items per evaluation batch (0: the task's default; MVC 4096, ReID reid.eval_batch_size).
     Under torchrun evaluation batch b goes to rank b % world size."""
@@ -128,6 +131,7 @@ VOLATILE_KEYS = {
     ("run", "device"),
     ("run", "threads"),
     ("train", "progress"),
+    ("train", "checkpoint_every"),  # when checkpoints are written; computes nothing
     ("reid", "rand_perm_cam"),  # a path; the record keeps the file's sha256
     ("reid", "preset"),  # a label that switches the weights guard on; computes nothing
 }
@@ -484,6 +488,12 @@ def validate(cfg: RunConfig, sources: dict[tuple[str, str], str] | None = None) 
         (t.weight_decay >= 0, "train.weight_decay", "a number >= 0", t.weight_decay),
         (t.warmup_epochs >= 0, "train.warmup_epochs", "an integer >= 0", t.warmup_epochs),
         (t.eval_batch_size >= 0, "train.eval_batch_size", "an integer >= 0", t.eval_batch_size),
+        (
+            t.checkpoint_every >= 0,
+            "train.checkpoint_every",
+            "an integer >= 0",
+            t.checkpoint_every,
+        ),
         (t.eval_every >= 1, "train.eval_every", "an integer >= 1", t.eval_every),
         (0 <= cfg.run.seed <= MAX_SEED, "run.seed", SEED_RANGE, cfg.run.seed),
         (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 EPILOG = """\
 configuration (lowest to highest precedence): built-in defaults, --config FILE (TOML tables
@@ -14,7 +16,10 @@ then --set. Examples:
       --set objective.beta=1e-2 --set benchmark.n_views=3 --out runs/
   mv2d-bench run --benchmark hand --objective baseline --set model.bottleneck=false --out runs/
 
-The record's path is printed as the last line of standard output.
+The record's path is printed as the last line of standard output. When --out already holds
+this run's record (same configuration), nothing is trained: the command says so and prints that
+record's path (exit 0); --force runs it again. With --checkpoint FILE, a killed run resumes
+where its last checkpoint left it when the same command is run again.
 
 MVC models ([model] name): "multiview-ib" - the MV2D paper's network (per-view encoders,
 Gaussian bottlenecks, model.fusion = relation-full | relation-lowrank | concat | mean,
@@ -52,7 +57,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--checkpoint", metavar="FILE", help="save/resume training state here")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the whole training state here after every epoch (and every "
+        "train.checkpoint_every steps); rerunning the same command resumes from it, bitwise as "
+        "if never interrupted",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when --out already holds this run's record, and start from scratch "
+        "instead of resuming from --checkpoint",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the run record")
     p.set_defaults(func=_run)
 
@@ -73,12 +90,23 @@ def cli_values(args: argparse.Namespace) -> dict[str, dict]:
 
 def _run(args: argparse.Namespace) -> int:
     from mv2d_bench.config import load_config
-    from mv2d_bench.harness.runner import run
+    from mv2d_bench.harness.runner import find_record, run
 
     config = load_config(args.config, overrides=args.overrides, cli=cli_values(args))
     if not config.run.benchmark:
         raise ValueError("no benchmark given: pass --benchmark NAME or set run.benchmark")
-    path = run(config, args.out, checkpoint=args.checkpoint)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    done = None if args.force else find_record(args.out, config)
+    if done is not None:  # every rank reads the same folder and stops here
+        if rank0:
+            print(
+                f"mv2d-bench: this run is already recorded in {done}; nothing to do "
+                "(--force runs it again)",
+                file=sys.stderr,
+            )
+            print(done)
+        return 0
+    path = run(config, args.out, checkpoint=args.checkpoint, force=args.force)
     if path is not None:  # rank 0 (the only one under torchrun that writes)
         print(path)
     return 0

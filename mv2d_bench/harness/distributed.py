@@ -131,6 +131,16 @@ def all_gather(obj: Any) -> list[Any]:
     return out
 
 
+def all_gather_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (same shape on every rank) stacked in rank order: (size, ...)."""
+    w = world()
+    if w.size == 1:
+        return tensor[None]
+    out = [torch.empty_like(tensor) for _ in range(w.size)]
+    dist.all_gather(out, tensor.contiguous())
+    return torch.stack(out)
+
+
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     """The mean of ``tensor`` over the ranks (``tensor`` itself in one process)."""
     if world().size == 1:

@@ -108,7 +108,7 @@ def evaluate_checkpoint(
     one. ``predictions_out`` (one process only) also saves the arrays ``mv2d-bench score``
     reads."""
     from mv2d_bench.config import load_config
-    from mv2d_bench.harness.checkpoints import load_checkpoint
+    from mv2d_bench.harness.checkpoints import FORMAT, CheckpointError, load_checkpoint
     from mv2d_bench.harness.distributed import init_from_env, main_first, shutdown, world
     from mv2d_bench.harness.runner import make_task
     from mv2d_bench.harness.seeding import seed_everything
@@ -116,6 +116,11 @@ def evaluate_checkpoint(
     if weights not in ("best", "last"):
         raise ValueError(f"weights: expected 'best' or 'last', got {weights!r}")
     state = load_checkpoint(path)
+    if state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: field 'format': expected {FORMAT}, found {state.get('format')!r} (not a "
+            "checkpoint of this mv2d-bench version)"
+        )
     cli = {"run": {"root": root, "device": device, "threads": threads}}
     config = load_config(raw=state["config"], cli=cli)
     best = state.get("best") or {}

@@ -11,6 +11,8 @@ earliest epoch) and finally evaluates them on the test split.
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +23,21 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mv2d_bench import objectives
-from mv2d_bench.config import RunConfig
-from mv2d_bench.harness.checkpoints import clone_state, load_checkpoint, save_checkpoint
+from mv2d_bench.cli import CliError
+from mv2d_bench.config import RunConfig, run_key
+from mv2d_bench.harness import faults
+from mv2d_bench.harness.checkpoints import (
+    FORMAT,
+    CheckpointError,
+    clone_state,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from mv2d_bench.harness.distributed import (
+    all_gather,
+    all_gather_tensor,
     all_reduce_mean,
     broadcast_buffers,
     main_first,
@@ -42,8 +56,14 @@ from mv2d_bench.objectives.contract import call_objective, hparams_of, needs_of
 __all__ = ["Trainer", "TrainResult", "TrainingError", "lr_factor", "resolve_device"]
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a non-finite loss); the message says where and which term."""
+class TrainingError(CliError, RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the one-line message says where and which
+    term, and which checkpoint was kept."""
+
+
+NONFINITE_CHECK_STEPS = 50
+"""Steps between two looks at the loss terms' finiteness (one host sync; also at every
+checkpoint and at the end of every epoch). Between looks the flags stay on the device."""
 
 
 @dataclass
@@ -114,11 +134,20 @@ class Trainer:
         config: RunConfig,
         log_path: str | Path | None = None,
         checkpoint_path: str | Path | None = None,
+        force: bool = False,
     ) -> None:
         self.task = task
         self.config = config
         self.log_path = log_path
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.force = force
+        """Start from scratch even when ``checkpoint_path`` holds a checkpoint of this run."""
+        self.log_file: Path | None = None
+        self._finite: tuple | None = None  # (term names, first bad step, value) on the device
+        self._finite_epoch = 0
+        self._saved: tuple[int, int] | None = None
+        self.resumed_from: dict[str, Any] | None = None
+        """Where a resumed run took up (``epoch``, ``step``, ``finished``), None for a new one."""
         self.device = task.device
         self.model: nn.Module | None = None
         self.objective: nn.Module | None = None
@@ -184,83 +213,95 @@ class Trainer:
         if self.model is None:
             self.build()
         cfg, task, model, objective = self.config, self.task, self.model, self.objective
-        t = cfg.train
-        main = self.world.is_main
-        log = JsonlLog(self.log_path if main else None)
-        log.write(
-            "start",
-            config=cfg.to_dict(),
-            device=str(self.device),
-            world_size=self.world.size,
-            backend=self.world.backend,
+        t, w = cfg.train, self.world
+        self._gen = generator(cfg.run.seed, "batches")
+        self._history: list[dict[str, Any]] = []
+        self._best: dict[str, Any] = {"epoch": 0, "value": None, "metrics": {}, "state": None}
+        self._cost = {"train_seconds": 0.0, "eval_seconds": 0.0, "steps": 0}
+        self._saved: tuple[int, int] | None = None  # (epoch, step) of the checkpoint on disk
+        resume = self._resume_state()
+        start_epoch = start_step = 0
+        sums: dict[str, Tensor] = {}
+        if resume is not None:
+            start_epoch, start_step, sums = self._restore(resume)
+        self._log = log = JsonlLog(
+            self.log_path if w.is_main else None, rows=resume["log"] if resume else None
         )
-        batch_gen = generator(cfg.run.seed, "batches")
-        start_epoch, history = 0, []
-        best = {"epoch": 0, "value": None, "metrics": {}, "state": None}
-        if self.checkpoint_path is not None and self.checkpoint_path.is_file():
-            start_epoch, history, best = self._resume(batch_gen)
-            log.write("resume", epoch=start_epoch)
+        if resume is None:
+            log.write(
+                "start",
+                config=cfg.to_dict(),
+                device=str(self.device),
+                world_size=w.size,
+                backend=w.backend,
+            )
+        else:
+            log.write("resume", **self.resumed_from, checkpoint=str(self.checkpoint_path))
         primary = task.protocol.primary
         per_epoch = [task.num_train_batches(e) for e in range(t.epochs)]
         total = sum(per_epoch) if all(n is not None for n in per_epoch) else None
         desc = f"{cfg.run.benchmark}/{cfg.run.objective}"
-        bar = Progress(total, enabled=t.progress and main, desc=desc)
+        bar = Progress(total, enabled=t.progress and w.is_main, desc=desc)
         if total is not None:
-            bar.step(sum(per_epoch[:start_epoch]))
-        train_s = eval_s = 0.0
-        steps = 0
+            bar.step(sum(per_epoch[:start_epoch]) + start_step)
         complete = False
         try:
             for epoch in range(start_epoch, t.epochs):
                 factor = schedule_factor(epoch, t)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
+                first = epoch == start_epoch
                 t0 = time.perf_counter()
-                sums, n_steps = self._train_epoch(epoch, batch_gen, bar)
-                train_s += time.perf_counter() - t0
-                steps += n_steps
+                sums, n_steps = self._train_epoch(
+                    epoch, bar, start=start_step if first else 0, sums=sums if first else {}
+                )
+                self._cost["train_seconds"] += time.perf_counter() - t0
                 terms = {k: float(v) / max(n_steps, 1) for k, v in sums.items()}
                 row: dict[str, Any] = {"epoch": epoch + 1, "lr": t.lr * factor, "loss": terms}
                 last = epoch + 1 == t.epochs
                 if task.has_validation and ((epoch + 1) % t.eval_every == 0 or last):
                     t0 = time.perf_counter()
                     row["val"] = self._evaluate("val")
-                    eval_s += time.perf_counter() - t0
-                history.append(row)
+                    self._cost["eval_seconds"] += time.perf_counter() - t0
+                self._history.append(row)
                 if "val" in row:
-                    values = [h["val"][primary] if "val" in h else None for h in history]
+                    values = [h["val"][primary] if "val" in h else None for h in self._history]
                     if task.protocol.best_epoch(values) == epoch:
-                        best = {
+                        self._best = {
                             "epoch": epoch + 1,
                             "value": row["val"][primary],
                             "metrics": row["val"],
                             "state": clone_state(model),
                         }
                 elif not task.has_validation:
-                    best = {"epoch": epoch + 1, "value": None, "metrics": {}, "state": None}
+                    self._best = {"epoch": epoch + 1, "value": None, "metrics": {}, "state": None}
                 log.write("epoch", **row)
                 extra = {f"val_{primary}": row["val"][primary]} if ("val" in row) else None
                 bar.show(epoch + 1, terms, extra)
-                if self.checkpoint_path is not None and main:
-                    self._save(epoch + 1, history, best, batch_gen)
+                self._save(epoch + 1, 0, {})
             complete = True
         finally:
             bar.close()
             if not complete:
                 log.close(complete=False)
+        history, best = self._history, self._best
         last_test: dict[str, float] = {}
         if getattr(task, "report_last_epoch", False):
             t0 = time.perf_counter()
             last_test = self._evaluate("test")
-            eval_s += time.perf_counter() - t0
+            self._cost["eval_seconds"] += time.perf_counter() - t0
         if best["state"] is not None:
             model.load_state_dict(best["state"])
         t0 = time.perf_counter()
         test = self._evaluate("test")
         test_score = self.scores["test"]
-        eval_s += time.perf_counter() - t0
+        self._cost["eval_seconds"] += time.perf_counter() - t0
         log.write("test", best_epoch=best["epoch"], val=best["metrics"], test=test, last=last_test)
-        self.log_file = log.close(complete=True)
+        try:
+            self.log_file = log.close(complete=True)
+        except OSError as exc:  # the folder became unwritable: the result must not be lost
+            self.log_file = None
+            self.log_error = exc
         return TrainResult(
             best_epoch=best["epoch"],
             val_metrics=best["metrics"],
@@ -268,26 +309,46 @@ class Trainer:
             test_score=test_score,
             last_test_metrics=last_test,
             history=history,
-            train_seconds=train_s,
-            eval_seconds=eval_s,
-            steps=steps,
+            train_seconds=self._cost["train_seconds"],
+            eval_seconds=self._cost["eval_seconds"],
+            steps=int(self._cost["steps"]),
             param_count=sum(p.numel() for p in model.parameters()),
             objective_params=hparams_of(objective),
         )
 
+    def _batches(self, epoch: int, start: int):
+        """The epoch's batches from ``start`` on. The batch generator is set to its state at the
+        start of the epoch, so the skipped batches are drawn (not loaded, for a task whose
+        ``train_batches`` takes ``start``) and every later draw is the uninterrupted run's."""
+        fn = self.task.train_batches
+        if start and "start" in inspect.signature(fn).parameters:
+            return fn(epoch, self._gen, start=start)
+        return itertools.islice(fn(epoch, self._gen), start, None)
+
     def _train_epoch(
-        self, epoch: int, gen: torch.Generator, bar: Progress
+        self, epoch: int, bar: Progress, start: int = 0, sums: dict[str, Tensor] | None = None
     ) -> tuple[dict[str, float], int]:
+        """Train one epoch from step ``start`` (a resumed epoch; ``sums``: its loss sums so far)."""
         self.model.train()
         self.objective.train()
-        sums: dict[str, Tensor] = {}
-        n = 0
-        for batch in self.task.train_batches(epoch, gen):
+        self._epoch_gen = self._gen.get_state()
+        sums = dict(sums or {})
+        self._finite, self._finite_epoch = None, epoch
+        every = self.config.train.checkpoint_every
+        n = start
+        for batch in self._batches(epoch, start):
             terms = self.train_step(batch, epoch=epoch, step=n)
             for name, value in terms.items():
                 sums[name] = sums[name] + value if name in sums else value
             n += 1
+            self._cost["steps"] += 1
             bar.step()
+            faults.reached("kill-after-step")
+            if n % NONFINITE_CHECK_STEPS == 0:
+                self._check_finite(epoch)
+            if every and n % every == 0:
+                self._save(epoch, n, sums)
+        self._check_finite(epoch)
         if self.world.size > 1 and sums:  # the epoch's mean terms over every rank's items
             names = list(sums)
             mean = all_reduce_mean(torch.stack([sums[k].float() for k in names]))
@@ -295,7 +356,11 @@ class Trainer:
         return {k: v.item() for k, v in sums.items()}, n
 
     def train_step(self, batch: Any, epoch: int = 0, step: int = 0) -> dict[str, Tensor]:
-        """One optimisation step on ``batch`` (model in train mode); returns the detached terms."""
+        """One optimisation step on ``batch`` (model in train mode); returns the detached terms.
+
+        No host synchronisation: whether each term is finite is recorded on the device
+        (:meth:`_track_finite`) and looked at every :data:`NONFINITE_CHECK_STEPS` steps, at
+        every checkpoint and at the end of the epoch (:meth:`_check_finite`)."""
         opt = self.optimizer
         amp = bool(self.config.train.amp)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
@@ -303,12 +368,7 @@ class Trainer:
         if amp:  # the loss terms in float32, whatever autocast computed them in
             terms = {k: v.float() for k, v in terms.items()}
         loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            bad = {k: float(v.detach()) for k, v in terms.items()}
-            raise TrainingError(
-                f"non-finite loss at epoch {epoch + 1}, step {step + 1}: terms {bad} "
-                "(lower train.lr or check the data for extreme values)"
-            )
+        self._track_finite(terms, loss, step)
         opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # the scaler is a no-op unless AMP runs on CUDA
         if self.config.train.grad_clip > 0:
@@ -319,6 +379,89 @@ class Trainer:
         self.scaler.update()
         return {k: v.detach() for k, v in terms.items()}
 
+    # -- non-finite losses ------------------------------------------------------------------
+    def _track_finite(self, terms: dict[str, Tensor], loss: Tensor, step: int) -> None:
+        """Keep, on the device, the first step of this epoch at which each term (and their sum)
+        was not finite, and its value there."""
+        names = (*terms, SUM_TERM)
+        values = torch.stack([v.detach().float().reshape(()) for v in (*terms.values(), loss)])
+        if self._finite is not None and self._finite[0] != names:
+            self._check_finite(self._finite_epoch)  # other terms from now on: look first
+            self._finite = None
+        if self._finite is None:
+            first = torch.full(values.shape, -1, dtype=torch.int64, device=values.device)
+            self._finite = (names, first, torch.zeros_like(values))
+        names, first, bad_values = self._finite
+        newly = (first < 0) & ~torch.isfinite(values)
+        first = torch.where(newly, step, first)
+        bad_values = torch.where(newly, values, bad_values)
+        self._finite = (names, first, bad_values)
+
+    def _check_finite(self, epoch: int) -> None:
+        """Raise :class:`TrainingError` when a term was not finite at some step (on any rank):
+        the message names the first such step, its terms and the checkpoint that is kept."""
+        if self._finite is None:
+            return
+        names, first, bad_values = self._finite
+        if self.world.size > 1:
+            firsts = all_gather_tensor(first)
+            values = all_gather_tensor(bad_values)
+            never = torch.iinfo(torch.int64).max
+            masked = torch.where(firsts < 0, never, firsts)
+            first, rank = masked.min(dim=0)
+            bad_values = values.gather(0, rank[None]).squeeze(0)
+            first = torch.where(first == never, -1, first)
+        steps = first.tolist()
+        bad = [(s, n, v) for s, n, v in zip(steps, names, bad_values.tolist(), strict=True)
+               if s >= 0]  # fmt: skip
+        if not bad:
+            return
+        step = min(s for s, _, _ in bad)
+        at = [(n, v) for s, n, v in bad if s == step]
+        terms = [(n, v) for n, v in at if n != SUM_TERM]
+        if terms:
+            name, value = terms[0]
+            what = f"term '{name}' is {value}"
+            if len(terms) > 1:
+                what += " (also " + ", ".join(f"'{n}' = {v}" for n, v in terms[1:]) + ")"
+        else:
+            what = f"the {SUM_TERM} is {at[0][1]} while every term is finite"
+        raise TrainingError(
+            f"non-finite loss at epoch {epoch + 1}, step {step + 1}: {what}; training stopped, "
+            f"{self._kept()} (lower train.lr, set train.grad_clip or check the data for extreme "
+            "values)"
+        )
+
+    def _check_weights(self, epoch: int, step: int) -> None:
+        """Raise :class:`TrainingError` when a parameter or buffer is not finite (a finite loss
+        can still blow up BatchNorm statistics): such weights never replace a good checkpoint."""
+        named = [
+            (f"{prefix}{k}", v)
+            for prefix, module in (("", self.model), ("objective.", self.objective))
+            for k, v in module.state_dict().items()
+            if v.is_floating_point() and v.numel()
+        ]
+        if not named or bool(torch.stack([torch.isfinite(v).all() for _, v in named]).all()):
+            return
+        bad = [k for k, v in named if not bool(torch.isfinite(v).all())]
+        when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch + 1}"
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise TrainingError(
+            f"non-finite weights at {when}: {shown}; training stopped, "
+            f"{self._kept()} (lower train.lr, set train.grad_clip or check the data)"
+        )
+
+    def _kept(self) -> str:
+        """What the checkpoint on disk holds (for the messages of a stopped run)."""
+        if self._saved is not None and self.checkpoint_path is not None:
+            e, s = self._saved
+            where = "at the end of epoch " + str(e) if s == 0 else f"epoch {e + 1}, step {s}"
+            return f"the last good checkpoint ({where}) is kept in {self.checkpoint_path}"
+        if self.checkpoint_path is not None:
+            return f"no checkpoint was written before it ({self.checkpoint_path})"
+        return "no --checkpoint was asked for"
+
+    # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, split: str) -> Score:
         """The protocol's score of the model as it is now on ``split`` (synced across ranks:
         every rank first takes rank 0's buffers, so all ranks evaluate the same weights)."""
@@ -332,35 +475,120 @@ class Trainer:
         return {k: float(v) for k, v in self.evaluate(split).metrics.items()}
 
     # -- checkpoints ------------------------------------------------------------------------
-    def _save(self, epoch: int, history, best, gen: torch.Generator) -> None:
-        save_checkpoint(
-            self.checkpoint_path,
-            {
-                "epoch": epoch,
-                "model": self.model.state_dict(),
-                "objective": self.objective.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                **({"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
-                "batch_generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "history": history,
-                "best": best,
-                "config": self.config.to_dict(),
-            },
-        )
+    def checkpoint_state(self, epoch: int, step: int, sums: dict[str, Tensor]) -> dict[str, Any]:
+        """Everything a bitwise resume needs (format :data:`checkpoints.FORMAT`): ``epoch``
+        epochs done and ``step`` steps of the next one (0 at an epoch's end), the batch
+        generator at the start of that epoch, every rank's loss sums of its steps so far, the model,
+        objective and optimiser (with the learning-rate position, a function of the epoch),
+        every random generator of every rank, history, best epoch (with its weights), the
+        JSONL rows so far, cost counters, world size and configuration."""
+        gen = self._epoch_gen if step else self._gen.get_state()
+        return {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "run_key": run_key(self.config.to_dict()),
+            "world_size": self.world.size,
+            "epoch": epoch,
+            "step": step,
+            "finished": epoch == self.config.train.epochs and step == 0,
+            "generator": gen,
+            "sums": all_gather({k: v.detach().cpu() for k, v in sums.items()}),
+            "model": self.model.state_dict(),
+            "objective": self.objective.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            **({"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
+            "rng": all_gather(rng_state()),
+            "history": self._history,
+            "best": self._best,
+            "log": self._log.rows if hasattr(self, "_log") else [],
+            "cost": dict(self._cost),
+        }
 
-    def _resume(self, gen: torch.Generator):
-        state = load_checkpoint(self.checkpoint_path)
-        if state.get("config") != self.config.to_dict():
-            raise ValueError(
-                f"{self.checkpoint_path}: field 'config' differs from this run's configuration; "
-                "remove the checkpoint or run with the configuration it was made with"
+    def _save(self, epoch: int, step: int, sums: dict[str, Tensor]) -> None:
+        """Checkpoint (every rank takes part; rank 0 writes), after checking the loss terms:
+        a checkpoint never holds weights stepped with a non-finite loss."""
+        if self.checkpoint_path is None:
+            return
+        self._check_finite(epoch if step else epoch - 1)
+        self._check_weights(epoch if step else epoch - 1, step)
+        state = self.checkpoint_state(epoch, step, sums)
+        if self.world.is_main:
+            save_checkpoint(self.checkpoint_path, state)
+        self._saved = (epoch, step)
+
+    def _resume_state(self) -> dict[str, Any] | None:
+        """The checkpoint to resume from (checked against this run), or None to start anew."""
+        path = self.checkpoint_path
+        if path is None:
+            return None
+        if self.world.is_main:  # temporary files of writes that a kill interrupted
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        if self.force or not path.is_file():
+            return None
+        state = load_checkpoint(path)
+        if state.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{path}: field 'format': expected {FORMAT}, found {state.get('format')!r} (a "
+                "checkpoint of another mv2d-bench version); rerun with --force to start over"
             )
+        ours = self.config.to_dict()
+        if state.get("run_key") != run_key(ours):
+            diff = config_diff(state.get("config") or {}, ours)
+            raise CheckpointError(
+                f"{path}: field 'config' differs from this run's configuration ({diff}); it is "
+                "another run's checkpoint: use the configuration it was made with, another "
+                "--checkpoint, or --force to start over"
+            )
+        if state.get("world_size") != self.world.size:
+            raise CheckpointError(
+                f"{path}: field 'world_size': written by {state.get('world_size')} process(es), "
+                f"this run has {self.world.size}; resume with the same number of processes "
+                "(torchrun --nproc-per-node) or --force to start over"
+            )
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> tuple[int, int, dict[str, Tensor]]:
         self.model.load_state_dict(state["model"])
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler.is_enabled() and "grad_scaler" in state:
             self.scaler.load_state_dict(state["grad_scaler"])
-        gen.set_state(state["batch_generator"])
-        torch.set_rng_state(state["torch_rng"])
-        return int(state["epoch"]), list(state["history"]), state["best"]
+        self._gen.set_state(state["generator"])
+        set_rng_state(state["rng"][self.world.rank])
+        self._history = list(state["history"])
+        self._best = state["best"]
+        self._cost = dict(state["cost"])
+        epoch, step = int(state["epoch"]), int(state["step"])
+        self._saved = (epoch, step)
+        changed = config_diff(state["config"], self.config.to_dict())
+        self.resumed_from = {
+            "epoch": epoch,
+            "step": step,
+            "finished": bool(state["finished"]),
+            **({"changed": changed} if changed != "no key" else {}),
+        }
+        sums = {k: v.to(self.device) for k, v in state["sums"][self.world.rank].items()}
+        return epoch, step, sums
+
+
+SUM_TERM = "sum of the terms"
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any], limit: int = 3) -> str:
+    """The keys whose values differ between two config dicts, as 'table.key: A -> B'."""
+    out = []
+    for table in sorted(set(a) | set(b)):
+        ta, tb = a.get(table) or {}, b.get(table) or {}
+        if not isinstance(ta, dict) or not isinstance(tb, dict):
+            if ta != tb:
+                out.append(f"[{table}]")
+            continue
+        for key in sorted(set(ta) | set(tb)):
+            if ta.get(key, "<absent>") != tb.get(key, "<absent>"):
+                out.append(f"{table}.{key}: {ta.get(key, '<absent>')!r} -> "
+                           f"{tb.get(key, '<absent>')!r}")  # fmt: skip
+    if not out:
+        return "no key"
+    more = f" and {len(out) - limit} more" if len(out) > limit else ""
+    return "; ".join(out[:limit]) + more

@@ -83,6 +83,7 @@ VOLATILE_CONFIG_KEYS = frozenset(
         "log_dir",
         "log_file",
         "cache",
+        "checkpoint_every",
         "cache_dir",
         "device",
         "devices",

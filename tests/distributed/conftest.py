@@ -14,9 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _torchrun(
-    nproc: int, *args: str, timeout: int = 300, cuda: bool = False
+    nproc: int, *args: str, timeout: int = 300, cuda: bool = False, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     if not cuda:
         env["CUDA_VISIBLE_DEVICES"] = ""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",

@@ -1,7 +1,7 @@
 """torchrun / DDP on the CPU (gloo, 2 and 3 processes): evaluation of the same weights equals one
 process exactly (MVC and ReID, splits of odd size); 2-process training with the same global batch
 ends within the stated tolerance of the 1-process run; only rank 0 writes files; the record says
-world_size and backend."""
+world_size and backend; a 2-process run killed mid-epoch resumes bitwise."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from mv2d_bench.cli import main
+from mv2d_bench.harness.checkpoints import load_checkpoint
 from mv2d_bench.harness.evaluation import evaluate_checkpoint
 from mv2d_bench.harness.runlog import read_log
 from mv2d_bench.leaderboards.records import read_record
@@ -48,6 +50,17 @@ fusion_dropout = 0.0
 # every cross-entropy term of every epoch within 0.1 nats, and test accuracy within 15 points.
 CE_TOLERANCE = 0.1
 ACCURACY_TOLERANCE = 15.0
+
+
+def same(a, b) -> bool:
+    """Bitwise equality of nested checkpoint values."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 def audited_run(torchrun, nproc, tmp_path, name, *args):
@@ -98,6 +111,25 @@ def test_mvc_two_processes(tmp_path, torchrun, capsys):
     got = json.loads(proc.stdout)
     assert got["world_size"] == 3 and got["backend"] == "gloo"
     assert got["metrics"] == evaluate_checkpoint(two / "state.pt", split="val").score.metrics
+    # killed mid-epoch (both processes SIGKILL themselves after their 8th step: epoch 2, step 3)
+    # and resumed with the same command: bitwise the uninterrupted 2-process run, every rank's
+    # generators included (checkpoint_every changes when checkpoints are written, nothing else)
+    again = tmp_path / "again"
+    every = ["--set", "train.checkpoint_every=2"]
+    args = ["-m", "mv2d_bench", "run", "--config", str(cfg), "--out", str(again),
+            "--checkpoint", str(again / "state.pt"), *every]  # fmt: skip
+    killed = torchrun(2, *args, env={"MV2D_FAULT": "kill-after-step=8"})
+    assert killed.returncode != 0 and not list(again.glob("*.json"))
+    resumed = torchrun(2, *args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = load_checkpoint(two / "state.pt"), load_checkpoint(again / "state.pt")
+    assert len(b["rng"]) == 2
+    for key in ("model", "objective", "optimizer", "best", "generator", "history", "rng"):
+        assert same(a[key], b[key]), key
+    (rec3,) = again.glob("*.json")
+    assert read_record(rec3)["metrics"] == r2["metrics"]
+    log3 = read_log(next((again / "logs").glob("*.jsonl")))
+    assert [r["epoch"] for r in log3 if r["event"] == "epoch"] == [1, 2, 3, 4, 5, 6]
     # training: within the stated tolerance of the 1-process run
     log1 = read_log(next((one / "logs").glob("*.jsonl")))
     e1 = [r for r in log1 if r["event"] == "epoch"]

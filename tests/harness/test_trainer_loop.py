@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mv2d_bench.config import load_config
+from mv2d_bench.harness.checkpoints import load_checkpoint
 from mv2d_bench.harness.runlog import read_log
 from mv2d_bench.harness.runner import make_task
 from mv2d_bench.harness.trainer import Trainer, TrainingError, lr_factor
@@ -79,26 +80,66 @@ def test_reports_test_metrics_of_the_best_validation_epoch(tmp_path):
     assert not (tmp_path / "run.jsonl.part").exists()
 
 
-def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, monkeypatch):
-    _, full = fit(tiny_config(epochs=4))
-    ckpt = tmp_path / "state.pt"
-    original = Trainer._train_epoch
+def tensors_equal(a, b) -> bool:
+    """Bitwise equality of nested checkpoint values (tensors compared with torch.equal)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(tensors_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
-    def interrupt(self, epoch, gen, bar):
-        if epoch == 2:
+
+@pytest.mark.parametrize("stop_at", [3, 5, 9, 16])  # 5 steps per epoch: mid-epoch and between
+def test_interrupted_run_resumes_bitwise(tmp_path, monkeypatch, stop_at):
+    config = tiny_config("train.checkpoint_every=2", epochs=4)
+    _, full = fit(config, checkpoint_path=tmp_path / "full.pt")
+    ckpt, log = tmp_path / "state.pt", tmp_path / "run.jsonl"
+    original, calls = Trainer.train_step, []
+
+    def interrupt(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == stop_at:
             raise KeyboardInterrupt
-        return original(self, epoch, gen, bar)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupt)
+    monkeypatch.setattr(Trainer, "train_step", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_config(epochs=4), checkpoint_path=ckpt, log_path=tmp_path / "a.jsonl")
-    assert (tmp_path / "a.jsonl.part").exists() and not (tmp_path / "a.jsonl").exists()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
-    _, resumed = fit(tiny_config(epochs=4), checkpoint_path=ckpt)
-    assert resumed.history == full.history
-    assert resumed.test_metrics == full.test_metrics
-    with pytest.raises(ValueError, match="'config' differs"):
-        fit(tiny_config("train.lr=0.01", epochs=4), checkpoint_path=ckpt)
+        fit(config, checkpoint_path=ckpt, log_path=log)
+    assert (tmp_path / "run.jsonl.part").exists() and not log.exists()
+    monkeypatch.setattr(Trainer, "train_step", original)
+    trainer, resumed = fit(config, checkpoint_path=ckpt, log_path=log)
+    epoch, step = divmod(stop_at - 1, 5)  # steps done: the last checkpoint is at an even step
+    assert (trainer.resumed_from["epoch"], trainer.resumed_from["step"]) == (epoch, step // 2 * 2)
+    assert resumed.history == full.history and resumed.test_metrics == full.test_metrics
+    a, b = load_checkpoint(tmp_path / "full.pt"), load_checkpoint(ckpt)
+    for key in ("model", "objective", "optimizer", "best", "generator", "history"):
+        assert tensors_equal(a[key], b[key]), key
+    rows = read_log(log)
+    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2, 3, 4]
+    assert [r["event"] for r in rows].count("resume") == 1
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    ckpt = tmp_path / "state.pt"
+    fit(tiny_config(epochs=1), checkpoint_path=ckpt)
+    with pytest.raises(ValueError, match=r"'config' differs .*train.lr: 0.001 -> 0.01"):
+        fit(tiny_config("train.lr=0.01", epochs=1), checkpoint_path=ckpt)
+    # what never changes the numbers may differ (progress bar, checkpoint frequency)
+    trainer, _ = fit(tiny_config("train.checkpoint_every=3", epochs=1), checkpoint_path=ckpt)
+    assert trainer.resumed_from["finished"] and trainer.resumed_from["epoch"] == 1
+    # --force starts over
+    trainer, _ = fit(tiny_config("train.lr=0.01", epochs=1), checkpoint_path=ckpt, force=True)
+    assert trainer.resumed_from is None and load_checkpoint(ckpt)["config"]["train"]["lr"] == 0.01
+    state = load_checkpoint(ckpt)
+    state["world_size"] = 2
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match="'world_size': written by 2 process"):
+        fit(tiny_config("train.lr=0.01", epochs=1), checkpoint_path=ckpt)
+    ckpt.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        fit(tiny_config(epochs=1), checkpoint_path=ckpt)
 
 
 def test_objective_parameters_are_trained(tmp_path):
@@ -109,14 +150,31 @@ def test_objective_parameters_are_trained(tmp_path):
     assert all(id(p) in trained for p in critic)
 
 
-def test_non_finite_loss_stops_with_the_terms(monkeypatch):
-    config = tiny_config()
+def test_non_finite_loss_stops_with_the_term_epoch_and_step(monkeypatch, tmp_path):
+    """A NaN at epoch 2, step 3 stops the run with one line naming the term, epoch and step;
+    the checkpoint on disk is the last good one (end of epoch 1), never a NaN-stepped one."""
+    config = tiny_config(epochs=3)
     task = make_task(config)
-    monkeypatch.setattr(
-        task, "losses", lambda model, out, batch: {"ce_fused": torch.tensor(float("nan"))}
-    )
-    with pytest.raises(TrainingError, match=r"epoch 1, step 1: terms \{'ce_fused': nan"):
-        Trainer(task, config).fit()
+    original, calls = task.losses, []
+
+    def losses(model, outputs, batch):
+        calls.append(1)
+        terms = original(model, outputs, batch)
+        if len(calls) == 5 + 3:  # 5 steps per epoch
+            terms["rank"] = terms["rank"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(task, "losses", losses)
+    ckpt = tmp_path / "state.pt"
+    with pytest.raises(TrainingError) as info:
+        Trainer(task, config, checkpoint_path=ckpt).fit()
+    message = str(info.value)
+    assert message.startswith("non-finite loss at epoch 2, step 3: term 'rank' is nan")
+    assert f"the last good checkpoint (at the end of epoch 1) is kept in {ckpt}" in message
+    assert "\n" not in message
+    state = load_checkpoint(ckpt)
+    assert (state["epoch"], state["step"]) == (1, 0)
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
 def test_history_is_json_serialisable():

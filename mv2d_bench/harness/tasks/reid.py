@@ -349,10 +349,11 @@ class ReidTask(Task):
     def num_train_batches(self, epoch: int) -> int:
         return len(self.sampler)
 
-    def train_batches(self, epoch: int, generator: torch.Generator):
+    def train_batches(self, epoch: int, generator: torch.Generator, start: int = 0):
         """The sampler's batches, augmented. Under torchrun every rank draws the same global
         batch (the same random numbers) and keeps a disjoint share of its ``P`` identities
-        (:meth:`World.share`), with their ``K`` + ``K`` images."""
+        (:meth:`World.share`), with their ``K`` + ``K`` images. ``start``: the first batches
+        are drawn but not read nor yielded (a run resumed in the middle of an epoch)."""
         rc, train, w = self.rc, self.data.train, self.world
         if w.size > 1 and rc.p < w.size:
             raise ValueError(
@@ -361,7 +362,7 @@ class ReidTask(Task):
             )
         lo, hi = w.share(0, rc.p)
         share = slice(lo * rc.k, hi * rc.k)  # items are identity-major: j = p * K + k
-        for b in self.sampler.batches(generator):
+        for number, b in enumerate(self.sampler.batches(generator)):
             vis_rows, ir_rows = self.vis_pos[b.visible], self.ir_pos[b.infrared]
             n = len(vis_rows)
             flip = (
@@ -370,6 +371,8 @@ class ReidTask(Task):
                 else (torch.zeros(2, n, dtype=torch.bool))
             )
             offset = torch.randint(0, 2 * rc.pad + 1, (2, n, 2), generator=generator)
+            if number < start:
+                continue
             if w.size > 1:
                 vis_rows, ir_rows = vis_rows[share], ir_rows[share]
                 flip, offset = flip[:, share], offset[:, share]
