@@ -44,13 +44,44 @@ from mv2d_bench.harness.suite_out import (
 POLL_SECONDS = 0.5
 
 
-def run_in_worker(config: Any, out_dir: str, checkpoint: str) -> tuple[str, float]:
-    """What a worker process executes for one run: (record path, seconds)."""
+TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                "ROLE_RANK", "MASTER_ADDR", "MASTER_PORT")  # fmt: skip
+
+
+def run_in_worker(config: Any, out_dir: str, checkpoint: str) -> tuple[str, float, list[str]]:
+    """What a worker process executes for one run: (record path, seconds, notes).
+
+    A suite's runs are single-process: a suite started under torchrun leaves the process
+    group to ``mv2d-bench run`` (every rank's suite then shares the runs through the locks).
+    A checkpoint that cannot be resumed - unreadable, or made with other settings of the
+    volatile keys (threads, device, progress) - is moved aside and the run starts afresh."""
     from mv2d_bench.harness.runner import run
 
+    for name in TORCHRUN_ENV:
+        os.environ.pop(name, None)
+    notes = _usable_checkpoint(Path(checkpoint), config)
     t0 = time.perf_counter()
     path = run(config, out_dir, checkpoint=checkpoint)
-    return str(path), time.perf_counter() - t0
+    return str(path), time.perf_counter() - t0, notes
+
+
+def _usable_checkpoint(path: Path, config: Any) -> list[str]:
+    from mv2d_bench.harness.checkpoints import load_checkpoint
+    from mv2d_bench.harness.suite_out import move_aside
+
+    if not path.is_file():
+        return []
+    try:
+        state = load_checkpoint(path)
+    except ValueError as exc:
+        why = f"unreadable ({exc})"
+    else:
+        saved = state.get("config") if isinstance(state, dict) else None
+        if saved == config.to_dict():
+            return []
+        why = "made with other settings (e.g. --threads or --jobs)"
+    aside = move_aside(path)
+    return [f"its checkpoint {path} was {why}; moved aside to {aside} and started afresh"]
 
 
 @dataclass
@@ -226,7 +257,9 @@ class SuiteExecutor:
         files = RunFiles.of(self.out, run)
         try:
             if event.kind == "ok":
-                path, secs = event.value
+                path, secs, notes = event.value
+                for note in notes:
+                    self.say(f"note: {label(run)}: {note}")
                 self._succeeded(run, files, Path(path), secs)
             else:
                 error = event.value if event.kind == "error" else _died(event.value)

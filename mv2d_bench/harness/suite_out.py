@@ -89,7 +89,7 @@ class OutIndex:
                 kind, key, problem = _classify(path)
                 if problem is not None:
                     if kind == "broken":
-                        problem.moved_to = _move_aside(path)
+                        problem.moved_to = move_aside(path)
                         if problem.moved_to is None:
                             continue  # another process moved it first (and reported it)
                     problems.append(problem)
@@ -148,7 +148,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (expected a finite number)")
 
 
-def _move_aside(path: Path) -> Path | None:
+def move_aside(path: Path) -> Path | None:
     """Rename ``path`` to a free ``<name>.unreadable[.N]`` (None when it is gone already)."""
     for i in range(1000):
         target = path.with_name(path.name + ASIDE_SUFFIX + (f".{i}" if i else ""))
