@@ -106,7 +106,28 @@ def _run(args: argparse.Namespace) -> int:
             )
             print(done)
         return 0
+    if args.checkpoint:
+        check_checkpoint_path(args.checkpoint)
     path = run(config, args.out, checkpoint=args.checkpoint, force=args.force)
     if path is not None:  # rank 0 (the only one under torchrun that writes)
         print(path)
     return 0
+
+
+def check_checkpoint_path(path: str) -> None:
+    """Refuse, before any training, a --checkpoint that is a folder or an existing file that
+    torch.save did not write (its zip format; a file of the legacy format passes too)."""
+    import zipfile
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{p}: --checkpoint is a folder; expected a file to save and resume from")
+    if p.is_file():
+        with open(p, "rb") as f:
+            head = f.read(2)
+        if not zipfile.is_zipfile(p) and head != b"\x80\x02":  # zip, or a legacy pickle
+            raise ValueError(
+                f"{p}: --checkpoint is not a checkpoint (not a file torch.save wrote); expected "
+                "a checkpoint of this run, or a path that does not exist yet"
+            )

@@ -98,6 +98,12 @@ CASES = [
     ("unknown-objective", None, ["run", *SYN, "--objective", "mv3d"], "did you mean 'mv2d'"),
     ("objective-param", None, ["run", *SYN, "--set", "objective.bta=1"],
      "unknown key 'objective.bta' for objective 'vib'"),
+    ("checkpoint-folder", lambda t: (t / "ck").mkdir(), ["run", *SYN, "--checkpoint", "{tmp}/ck"],
+     "ck: --checkpoint is a folder"),
+    ("checkpoint-garbage", lambda t: (t / "ck.pt").write_text("garbage"),
+     ["run", *SYN, "--checkpoint", "{tmp}/ck.pt"], "ck.pt: --checkpoint is not a checkpoint"),
+    ("evaluate-garbage", lambda t: (t / "ck.pt").write_text("garbage"),
+     ["evaluate", "{tmp}/ck.pt"], "ck.pt: not a readable checkpoint"),
     # -- suites --------------------------------------------------------------------------------
     ("suite-set-bad-key", lambda t: (t / "s.toml").write_text(SUITE + 'set = {"train.foo" = 1}\n'),
      ["suite", "{tmp}/s.toml", "--out", "{tmp}/out"],
