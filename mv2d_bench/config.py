@@ -246,6 +246,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # NaN / inf would only surface as a NaN loss later
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -533,9 +535,6 @@ def validate(cfg: RunConfig, sources: dict[tuple[str, str], str] | None = None) 
     for ok, key, expected, got in checks:
         if not ok:
             raise ConfigError(f"{where(key)}: '{key}' must be {expected}; got {got!r}")
-    for key, value in (("train.lr", t.lr), ("train.lr_gamma", t.lr_gamma)):
-        if not math.isfinite(value):
-            raise ConfigError(f"{where(key)}: '{key}' must be a finite number; got {value!r}")
     _check_device(cfg.run.device, where("run.device"))
 
 
