@@ -229,6 +229,10 @@ class SuiteExecutor:
         files = RunFiles.of(self.out, run)
         try:
             lock = RunLock.acquire(files.lock, self.command)
+        except OSError as exc:  # the lock cannot be made (a folder in its place, a full disk)
+            message = f"cannot claim the run: {exc.filename or files.lock}: {exc.strerror or exc}"
+            self._failed(run, files, {"type": type(exc).__name__, "message": message})
+            return
         except Busy as busy:
             if run.key not in self._announced:
                 self._announced.add(run.key)

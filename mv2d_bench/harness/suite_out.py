@@ -86,7 +86,10 @@ class OutIndex:
                 if old is not None and old[:2] == stamp:
                     seen[path] = old
                     continue
-                kind, key, problem = _classify(path)
+                if not path.is_file():
+                    kind, key, problem = "other", None, Problem(path, "not a file")
+                else:
+                    kind, key, problem = _classify(path)
                 if problem is not None:
                     if kind == "broken":
                         problem.moved_to = move_aside(path)
@@ -111,6 +114,8 @@ def _classify(path: Path) -> tuple[str, str | None, Problem | None]:
         data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         return "other", None, None
+    except OSError as exc:
+        return "other", None, Problem(path, f"cannot be read ({exc.strerror or exc})")
     except UnicodeDecodeError as exc:
         return "broken", None, Problem(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except (json.JSONDecodeError, ValueError) as exc:
