@@ -31,6 +31,7 @@ ITEM_SIZE = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8, 16: 1
 VALID_TYPES = set(ITEM_SIZE) | {MI_MATRIX, MI_COMPRESSED}
 MX_CELL, MX_STRUCT, MX_OBJECT, MX_CHAR, MX_SPARSE = 1, 2, 3, 4, 5
 MX_NUMERIC = set(range(6, 16))  # double .. uint64
+KNOWN_CLASSES = {MX_CELL, MX_STRUCT, MX_OBJECT, MX_CHAR, MX_SPARSE, *MX_NUMERIC}
 COMPLEX_FLAG = 0x0800
 MAX_DEPTH = 64
 
@@ -106,6 +107,8 @@ class _Walker:
         if len(flags) != 2:
             raise _Corrupt(where + data, f"array flags hold {len(flags)} words, expected 2")
         cls = flags[0] & 0xFF
+        if cls not in KNOWN_CLASSES:
+            return  # function handles, MATLAB objects (mxOPAQUE: strings, tables): not walked
         mtype, data, size, pos = self.element(buf, pos, end, where)
         dims = [d if d < 2**31 else d - 2**32 for d in self.ints(buf, data, size, mtype, where)]
         if len(dims) < 2 or min(dims) < 0:
