@@ -157,6 +157,12 @@ def _h5_value(f: Any, obj: Any, matlab: bool) -> Any:
     return value.T if matlab and value.ndim >= 2 else value
 
 
+# What h5py raises on damaged bytes: OSError / KeyError / ValueError, RuntimeError for errors of
+# the HDF5 library ("bad version number for datatype message"), TypeError / IndexError from
+# attributes whose decoded values are not what MATLAB writes.
+H5_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
+
+
 def _load_h5(path: Path, matlab: bool, keys: list[str] | None = None) -> dict[str, Any]:
     import h5py
 
@@ -170,7 +176,9 @@ def _load_h5(path: Path, matlab: bool, keys: list[str] | None = None) -> dict[st
                     continue
                 out[k] = _h5_value(f, f[k], matlab)
             return out
-    except (OSError, KeyError, ValueError) as exc:
+    except DataError:
+        raise
+    except (*H5_READ_ERRORS,) as exc:
         raise DataError(
             f"{path}: cannot read {'MATLAB v7.3' if matlab else 'HDF5'} data "
             f"({type(exc).__name__}: {exc}); the file is truncated or corrupt - expected a "
