@@ -28,9 +28,9 @@ class PredictionsError(ValueError):
 
 def _head(path: Path) -> bytes:
     if not path.exists():
-        raise PredictionsError(f"{path}: no such file; expected a predictions .npz")
+        raise PredictionsError(f"{path}: no such file; expected an .npz archive")
     if path.is_dir():
-        raise PredictionsError(f"{path}: is a folder; expected a predictions .npz file")
+        raise PredictionsError(f"{path}: is a folder; expected an .npz file")
     try:
         with open(path, "rb") as f:
             return f.read(8)

@@ -365,13 +365,10 @@ def zdim_plot(
 
 
 def load_embeddings(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in EMBEDDING_KEYS if k not in data.files]
-        if missing:
-            raise ValueError(
-                f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(EMBEDDING_KEYS)}"
-            )
-        emb, labels = np.asarray(data["embeddings"], np.float64), np.asarray(data["labels"])
+    from mv2d_bench.leaderboards.predictions import read_predictions
+
+    data = read_predictions(path, list(EMBEDDING_KEYS))  # a damaged file is named, key by key
+    emb, labels = np.asarray(data["embeddings"], np.float64), np.asarray(data["labels"])
     if emb.ndim != 2 or labels.shape != (emb.shape[0],):
         raise ValueError(
             f"{path}: embeddings {emb.shape} and labels {labels.shape}: expected (N, D) and (N,)"
