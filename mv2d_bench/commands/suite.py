@@ -139,8 +139,9 @@ def _suite(args: argparse.Namespace) -> int:
                 cfg = plan_config(suite, b, s, seed, extra)
                 key = run_key(cfg.to_dict())
                 planned.append(PlannedRun(b.name, s.name, seed, cfg, key, b.split_seed))
+    _refuse_duplicates(planned, args.file)
     index = OutIndex(out)
-    for problem in index.refresh():
+    for problem in index.refresh(move=not args.dry_run):  # a dry run changes nothing
         say(f"warning: {problem}")
     pending = [r for r in planned if r.key not in index.records]
     failed_before = [r for r in pending if r.key in index.failures]
@@ -191,6 +192,19 @@ def _suite(args: argparse.Namespace) -> int:
             say(f"  {line}")
         return 1
     return 1 if left else 0
+
+
+def _refuse_duplicates(planned, file: str) -> None:
+    """Two settings that resolve to the same configuration would be one run under two names."""
+    seen: dict[str, object] = {}
+    for r in planned:
+        other = seen.setdefault(r.key, r)
+        if other is not r:
+            raise ValueError(
+                f"{file}: settings {other.setting!r} and {r.setting!r} give the same run "
+                f"({r.benchmark}, seed {r.seed}: the same resolved configuration); expected "
+                "settings that differ in objective or configuration"
+            )
 
 
 def _say(*parts: object) -> None:

@@ -38,7 +38,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            try:
+                torch.save(state, f)
+            except RuntimeError as exc:  # torch's writer reports a short write (a full disk) so
+                raise OSError(
+                    f"{path}: cannot write the checkpoint ({one_line_error(exc)}); check the "
+                    "free space and permissions of its folder"
+                ) from exc
             f.flush()
             faults.reached("kill-in-checkpoint")
             os.fsync(f.fileno())
@@ -61,6 +67,10 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def one_line_error(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

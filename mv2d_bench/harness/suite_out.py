@@ -50,8 +50,12 @@ class Problem:
     path: Path
     what: str
     moved_to: Path | None = None
+    broken: bool = False
+    """A record-like file that cannot be used (moved aside), not merely some other JSON."""
 
     def __str__(self) -> str:
+        if self.moved_to is None and self.broken:
+            return f"{self.path}: {self.what} - would be moved aside and its run redone"
         if self.moved_to is not None:
             return (
                 f"{self.path}: {self.what} - moved aside to {self.moved_to.name}; its run will "
@@ -70,9 +74,9 @@ class OutIndex:
     failures: dict[str, Path] = field(default_factory=dict)
     _seen: dict[Path, tuple[int, int, str | None, str]] = field(default_factory=dict)
 
-    def refresh(self) -> list[Problem]:
+    def refresh(self, move: bool = True) -> list[Problem]:
         """Re-read the folder; returns the problems found in files not seen before (bad files
-        are moved aside, see the module doc)."""
+        are moved aside, see the module doc; with ``move=False`` only reported)."""
         problems: list[Problem] = []
         seen: dict[Path, tuple[int, int, str | None, str]] = {}
         if self.folder.is_dir():
@@ -91,6 +95,10 @@ class OutIndex:
                 else:
                     kind, key, problem = _classify(path)
                 if problem is not None:
+                    problem.broken = kind == "broken"
+                    if kind == "broken" and not move:
+                        problems.append(problem)  # reported; not a record, so its run is pending
+                        continue
                     if kind == "broken":
                         problem.moved_to = move_aside(path)
                         if problem.moved_to is None:

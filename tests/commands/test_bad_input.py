@@ -127,6 +127,10 @@ CASES = [
      ["suite", "{tmp}/s.toml", "--out", "{tmp}/out"], "s.toml: is a folder; expected a TOML suite"),
     ("suite-seeds-in-file", lambda t: (t / "s.toml").write_text(SUITE.replace("[0]", f"[{2**63}]")),
      ["suite", "{tmp}/s.toml", "--out", "{tmp}/out"], "'suite.seeds' must be a non-empty list"),
+    ("suite-duplicate-settings", lambda t: (t / "s.toml").write_text(
+        SUITE + '[[setting]]\nname = "b"\nobjective = "vib"\nset = { "objective.beta" = 1e-3 }\n'),
+     ["suite", "{tmp}/s.toml", "--out", "{tmp}/out"],
+     "s.toml: settings 'b' and 'vib' give the same run"),
     # -- score ---------------------------------------------------------------------------------
     ("score-truncated", lambda t: (npz(t / "p.npz", pred=np.arange(9), label=np.arange(9)),
                                    (t / "p.npz").write_bytes((t / "p.npz").read_bytes()[:100])),

@@ -224,6 +224,10 @@ def test_unreadable_and_edited_records_are_named_moved_aside_and_redone(
     edited["metrics"]["accuracy"] = 99.9  # a hand edit: the run_id no longer matches
     second.write_text(json.dumps(edited))
     capsys.readouterr()
+    # a dry run only reports them
+    assert main(["suite", str(suite), "--out", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("would be moved aside and its run redone") == 2
+    assert first.read_bytes() == truncated and json.loads(second.read_text()) == edited
     assert main(["suite", str(suite), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert f"warning: {first}: not valid JSON" in text
