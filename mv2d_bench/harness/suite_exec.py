@@ -53,8 +53,9 @@ def run_in_worker(config: Any, out_dir: str, checkpoint: str) -> tuple[str, floa
 
     A suite's runs are single-process: a suite started under torchrun leaves the process
     group to ``mv2d-bench run`` (every rank's suite then shares the runs through the locks).
-    A checkpoint that cannot be resumed - unreadable, or made with other settings of the
-    volatile keys (threads, device, progress) - is moved aside and the run starts afresh."""
+    A checkpoint that cannot be resumed (unreadable, another format, another run's) is moved
+    aside and the run starts afresh; the trainer removes temporary files of interrupted
+    checkpoint writes and resumes the rest (other thread or device settings included)."""
     from mv2d_bench.harness.runner import run
 
     for name in TORCHRUN_ENV:
@@ -66,7 +67,10 @@ def run_in_worker(config: Any, out_dir: str, checkpoint: str) -> tuple[str, floa
 
 
 def _usable_checkpoint(path: Path, config: Any) -> list[str]:
-    from mv2d_bench.harness.checkpoints import load_checkpoint
+    """Move aside a checkpoint the trainer would refuse on every attempt: unreadable, of
+    another checkpoint format, or of another run (the trainer checks the rest)."""
+    from mv2d_bench.config import run_key
+    from mv2d_bench.harness.checkpoints import FORMAT, load_checkpoint
     from mv2d_bench.harness.suite_out import move_aside
 
     if not path.is_file():
@@ -76,10 +80,9 @@ def _usable_checkpoint(path: Path, config: Any) -> list[str]:
     except ValueError as exc:
         why = f"unreadable ({exc})"
     else:
-        saved = state.get("config") if isinstance(state, dict) else None
-        if saved == config.to_dict():
+        if state.get("format") == FORMAT and state.get("run_key") == run_key(config.to_dict()):
             return []
-        why = "made with other settings (e.g. --threads or --jobs)"
+        why = "of another checkpoint format or another run"
     aside = move_aside(path)
     return [f"its checkpoint {path} was {why}; moved aside to {aside} and started afresh"]
 
@@ -248,9 +251,6 @@ class SuiteExecutor:
             return
         if lock.took_over is not None:
             self.say(f"took over {label(run)}: its claim by {lock.took_over.describe()} is stale")
-        for tmp in files.checkpoint.parent.glob(f".{files.checkpoint.name}.*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()  # a checkpoint write cut short by a kill; the last one is intact
         files.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         self._held[run.key] = lock
         self._runs[run.key] = run
