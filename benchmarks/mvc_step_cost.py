@@ -1,21 +1,26 @@
-"""Training-step cost of every objective relative to the bottleneck alone (MVC, Hand shapes).
+"""Training-step cost per objective and per fusion (MVC, Hand shapes), side by side.
 
-One process, side by side: a Trainer per setting on the real Handwritten data (6 views,
-240/76/216/47/64/6 features, batch 64, the paper preset), each with one epoch of batches
-prepared in advance. Rounds interleave the settings (rotating their order), timing a block of
-steps each, so machine load affects all settings alike; the median per-step time is reported.
-A step is the harness's own ``Trainer.train_step``: forward, task loss, objective, backward,
-Adam. Goal (issue 3): MV2D <= 1.10 x the bottleneck alone (the paper: 1.09 x; CIB 1.26 x).
+One process: a Trainer per (fusion, setting) on the real Handwritten data (6 views,
+240/76/216/47/64/6 features, batch 64, the paper preset, ``model.fusion`` varied), each with one
+epoch of batches prepared in advance. Rounds interleave every case (rotating their order) and
+time a block of steps each, so machine load affects all cases alike; the medians of the
+process CPU time per step (and of the wall time) are reported. A step is the harness's own
+``Trainer.train_step``: forward, task loss, objective, backward, optimiser step.
 
-    python benchmarks/mvc_step_cost.py [--rounds 30] [--steps 5] [--threads 1]
+Goals (issue 10): for every fusion MV2D <= 1.10 x the bottleneck alone (same fusion);
+relation-full <= 2 x relation-lowrank (bottleneck alone, 6 views, batch 64).
 
-Prints one JSON object.
+    python benchmarks/mvc_step_cost.py [--rounds 20] [--steps 3] [--threads 1]
+        [--fusions relation-lowrank,relation-full,concat,mean] [--objectives baseline,mv2d,...]
+
+Prints one JSON object (with the machine's load averages before and after).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -23,12 +28,13 @@ from pathlib import Path
 import torch
 
 from mv2d_bench.config import load_config
+from mv2d_bench.harness.machine import machine_info
 from mv2d_bench.harness.runner import make_task
 from mv2d_bench.harness.seeding import generator
 from mv2d_bench.harness.trainer import Trainer
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "paper" / "mvc.toml"
-SETTINGS = {
+OBJECTIVES = {
     "bottleneck": ("baseline", []),
     "no-bottleneck": ("baseline", ["model.bottleneck=false"]),
     "vib": ("vib", []),
@@ -38,7 +44,9 @@ SETTINGS = {
     "vmd": ("vmd", []),
     "mv2d": ("mv2d", []),
 }
-GOAL = 1.10
+FUSIONS = ("relation-lowrank", "relation-full", "concat", "mean")
+MV2D_GOAL = 1.10
+FULL_GOAL = 2.0
 
 
 def build(objective: str, extra: list[str], benchmark: str, threads: int) -> tuple[Trainer, list]:
@@ -63,51 +71,81 @@ def build(objective: str, extra: list[str], benchmark: str, threads: int) -> tup
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmark", default="hand")
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--steps", type=int, default=5, help="steps per timed block")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=3, help="steps per timed block")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fusions", default=",".join(FUSIONS))
+    ap.add_argument("--objectives", default="bottleneck,mv2d")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    runs = {
-        name: build(obj, extra, args.benchmark, args.threads)
-        for name, (obj, extra) in SETTINGS.items()
-    }
-    names = list(runs)
-    for trainer, batches in runs.values():  # warm-up
-        for b in batches[:3]:
+    load_before = os.getloadavg()
+    fusions = [f for f in args.fusions.split(",") if f]
+    names = [o for o in args.objectives.split(",") if o]
+    if "bottleneck" not in names:
+        names.insert(0, "bottleneck")
+    cases = {}
+    for fusion in fusions:
+        for name in names:
+            obj, extra = OBJECTIVES[name]
+            cases[(fusion, name)] = build(
+                obj, [*extra, f"model.fusion={fusion}"], args.benchmark, args.threads
+            )
+    for trainer, batches in cases.values():  # warm-up
+        for b in batches[:2]:
             trainer.train_step(b)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    cursor = dict.fromkeys(names, 0)
+    keys = list(cases)
+    cpu: dict[tuple, list[float]] = {k: [] for k in keys}
+    wall: dict[tuple, list[float]] = {k: [] for k in keys}
+    cursor = dict.fromkeys(keys, 0)
     for r in range(args.rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            trainer, batches = runs[name]
-            t0 = time.perf_counter()
+        for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            trainer, batches = cases[k]
+            c0, w0 = time.process_time(), time.perf_counter()
             for _ in range(args.steps):
-                trainer.train_step(batches[cursor[name] % len(batches)])
-                cursor[name] += 1
-            times[name].append((time.perf_counter() - t0) / args.steps)
-    ms = {n: 1000 * statistics.median(v) for n, v in times.items()}
-    base = ms["bottleneck"]
-    ratios = {n: round(v / base, 3) for n, v in ms.items()}
-    n_views = runs["mv2d"][0].task.n_views
-    batch = runs["mv2d"][1][0].target.shape[0]
+                trainer.train_step(batches[cursor[k] % len(batches)])
+                cursor[k] += 1
+            cpu[k].append((time.process_time() - c0) / args.steps)
+            wall[k].append((time.perf_counter() - w0) / args.steps)
+    cpu_ms = {k: 1000 * statistics.median(v) for k, v in cpu.items()}
+    wall_ms = {k: 1000 * statistics.median(v) for k, v in wall.items()}
+    per_fusion = {}
+    for fusion in fusions:
+        base = cpu_ms[(fusion, "bottleneck")]
+        per_fusion[fusion] = {
+            "cpu_ms_per_step": {n: round(cpu_ms[(fusion, n)], 2) for n in names},
+            "wall_ms_per_step": {n: round(wall_ms[(fusion, n)], 2) for n in names},
+            "ratio_vs_bottleneck": {n: round(cpu_ms[(fusion, n)] / base, 3) for n in names},
+        }
+    goals = {}
+    if "mv2d" in names:
+        goals["mv2d_vs_bottleneck_max"] = MV2D_GOAL
+        goals["mv2d_vs_bottleneck"] = {
+            f: per_fusion[f]["ratio_vs_bottleneck"]["mv2d"] for f in fusions
+        }
+        goals["mv2d_ok"] = all(v <= MV2D_GOAL for v in goals["mv2d_vs_bottleneck"].values())
+    if {"relation-full", "relation-lowrank"} <= set(fusions):
+        ratio = cpu_ms[("relation-full", "bottleneck")] / cpu_ms[("relation-lowrank", "bottleneck")]
+        goals.update(
+            relation_full_vs_lowrank=round(ratio, 3),
+            relation_full_vs_lowrank_max=FULL_GOAL,
+            relation_full_ok=ratio <= FULL_GOAL,
+        )
+    trainer = next(iter(cases.values()))[0]
     print(
         json.dumps(
             {
                 "benchmark": args.benchmark,
-                "views": n_views,
-                "batch_size": batch,
+                "views": trainer.task.n_views,
+                "batch_size": trainer.config.train.batch_size,
                 "threads": args.threads,
                 "rounds": args.rounds,
                 "steps_per_block": args.steps,
-                "step_ms_median": {n: round(v, 3) for n, v in ms.items()},
-                "ratio_vs_bottleneck": ratios,
-                "goal": {
-                    "mv2d_ratio_max": GOAL,
-                    "mv2d_ratio": ratios["mv2d"],
-                    "ok": ratios["mv2d"] <= GOAL,
-                },
+                "timer": "process CPU time per step, median over rounds (wall time beside it)",
+                "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                "machine": machine_info("cpu"),
+                "per_fusion": per_fusion,
+                "goals": goals,
             },
             indent=2,
         )

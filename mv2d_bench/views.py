@@ -25,6 +25,26 @@ PER_VIEW_FIELDS = ("obs", "obs_logits", "rep", "rep_mean", "rep_std", "rep_logit
 FIELDS = PER_VIEW_FIELDS + ("fused_logits", "target", "mask", "present")
 
 
+class StackedList(list):
+    """A per-view list whose tensors are the rows of one stacked tensor ``stacked`` (n, items,
+    ...): a model may fill a per-view field with it, and an objective that concatenates the
+    views (``cat_views``) then reads ``stacked`` instead of copying the n tensors."""
+
+    def __init__(self, stacked: Tensor) -> None:
+        super().__init__(stacked.unbind(0))
+        self.stacked = stacked
+
+
+def cat_views(tensors: list[Tensor]) -> Tensor:
+    """``torch.cat(tensors)``; a view of the stacked tensor (no copy) for a :class:`StackedList`."""
+    stacked = getattr(tensors, "stacked", None)
+    if stacked is not None and len(tensors) == stacked.shape[0]:
+        return stacked.flatten(0, 1)
+    import torch
+
+    return torch.cat(tensors)
+
+
 class MissingFieldError(ValueError):
     """An objective needs a ViewOutputs field that the model did not fill."""
 

@@ -6,9 +6,9 @@ largest single cost of a small multi-view training step. :class:`FastDropout` dr
 distribution with fewer random numbers:
 
 * ``p = 0.5`` (MvNNcor's and the paper preset's rate): every element needs one fair coin, and one
-  uniform 32-bit integer (``torch.randint(0, 2**32)``, exactly uniform) holds 32 of them, so the
-  mask costs numel / 32 draws and a few vectorised bit operations. Each element is kept with
-  probability exactly 1/2, independently.
+  uniform 32-bit integer (``torch.randint(-2**31, 2**31, dtype=torch.int32)``: all 2^32 values
+  equally likely) holds 32 of them, so the mask costs numel / 32 draws and a few vectorised bit
+  operations. Each element is kept with probability exactly 1/2, independently.
 * any other ``p``: one ``torch.rand`` per element, kept where ``rand >= p`` (Bernoulli(1 - p) up
   to the 2^-24 resolution of float32 uniforms, as ``nn.Dropout``'s kernel).
 
@@ -22,20 +22,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-_SHIFTS = torch.arange(8, dtype=torch.uint8)
+_SHIFTS = torch.arange(32, dtype=torch.int32)
+
+
+def _bits(shape: tuple[int, ...], device: torch.device | str) -> Tensor:
+    """int32 0/1 of ``shape``, each an independent fair coin (32 per random 32-bit word)."""
+    numel = 1
+    for s in shape:
+        numel *= int(s)
+    words = torch.randint(
+        -(2**31), 2**31, ((numel + 31) // 32, 1), dtype=torch.int32, device=device
+    )
+    return ((words >> _SHIFTS.to(device)) & 1).view(-1)[:numel].view(shape)
 
 
 def keep_mask(shape: tuple[int, ...], p: float, device: torch.device | str = "cpu") -> Tensor:
     """A bool tensor of ``shape``: True (keep) with probability 1 - p, independently."""
-    numel = 1
-    for s in shape:
-        numel *= int(s)
     if p == 0.5:
-        words = torch.randint(0, 2**32, ((numel + 31) // 32,), dtype=torch.int64, device=device)
-        # the low 4 bytes of each word are its 32 uniform bits; unpack them 8 per byte
-        low = words.view(torch.uint8).view(-1, 8)[:, :4].reshape(-1, 1)
-        bits = (low >> _SHIFTS.to(device)) & 1
-        return bits.view(-1)[:numel].view(shape).bool()
+        return _bits(shape, device).bool()
     return torch.rand(shape, device=device) >= p
 
 
@@ -52,8 +56,10 @@ class FastDropout(nn.Module):
         """The scaled keep-mask (0 or 1 / (1 - p), dtype of ``like``), or None when inactive."""
         if not self.training or self.p == 0.0:
             return None
-        keep = keep_mask(tuple(shape), self.p, like.device)
-        return keep.to(like.dtype) * (1.0 / (1.0 - self.p))
+        scale = 1.0 / (1.0 - self.p)
+        if self.p == 0.5:  # int 0/1 times 2.0 -> the float mask in one operation
+            return (_bits(tuple(shape), like.device) * scale).to(like.dtype)
+        return (torch.rand(tuple(shape), device=like.device) >= self.p) * scale
 
     def forward(self, x: Tensor) -> Tensor:
         m = self.mask(tuple(x.shape), x)

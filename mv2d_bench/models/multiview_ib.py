@@ -27,6 +27,7 @@ from mv2d_bench.models.mvc_fusion import build_fusion, fuse_views
 from mv2d_bench.models.mvc_network import MvcNetwork
 from mv2d_bench.models.mvc_outputs import MvcOutputs
 from mv2d_bench.models.perview import ViewEncoders, ViewGaussianBottleneck, ViewLinear
+from mv2d_bench.views import StackedList
 
 OBJECTIVE_LOGITS = ("obs_logits", "rep_logits", "fused_logits", "loo_logits")
 
@@ -84,7 +85,7 @@ class MultiViewIB(MvcNetwork):
         obs_logits = self.obs_heads(v_t)
         out = MvcOutputs(obs=list(v.unbind(1)), obs_stack=v_t, task_obs_logits=obs_logits)
         obj_obs = self.obs_heads(v_t, frozen=True) if split and "obs_logits" in needs else None
-        out.obs_logits = list((obs_logits if obj_obs is None else obj_obs).unbind(0))
+        out.obs_logits = StackedList(obs_logits if obj_obs is None else obj_obs)
         if self.use_bottleneck:
             z, mean, std = self.bottlenecks(v_t)  # (n, B, d_z) each
             rep_logits = self.rep_heads(z)
@@ -92,7 +93,7 @@ class MultiViewIB(MvcNetwork):
             out.rep_mean, out.rep_std = list(mean.unbind(0)), list(std.unbind(0))
             out.rep_stack, out.task_rep_logits = z, rep_logits
             obj_rep = self.rep_heads(z, frozen=True) if split and "rep_logits" in needs else None
-            out.rep_logits = list((rep_logits if obj_rep is None else obj_rep).unbind(0))
+            out.rep_logits = StackedList(rep_logits if obj_rep is None else obj_rep)
             reps = z.transpose(0, 1)
         else:
             out.rep, out.rep_stack, out.rep_logits = out.obs, v_t, out.obs_logits

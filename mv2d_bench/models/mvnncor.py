@@ -32,6 +32,7 @@ from mv2d_bench.models.mvc_fusion.view_weights import LossViewWeights
 from mv2d_bench.models.mvc_network import MvcNetwork
 from mv2d_bench.models.mvc_outputs import MvcOutputs
 from mv2d_bench.models.perview import ViewEncoders
+from mv2d_bench.views import StackedList
 
 
 class MvNNcor(MvcNetwork):
@@ -84,7 +85,7 @@ class MvNNcor(MvcNetwork):
         out.rep, out.rep_stack = out.obs, out.obs_stack
         out.task_obs_logits = per_view.transpose(0, 1)
         out.task_fused_logits, out.task_view_logits = fused.fused, per_view
-        out.obs_logits = list(fused.view_logits_for_objective.unbind(1))
+        out.obs_logits = StackedList(fused.view_logits_for_objective.transpose(0, 1))
         out.rep_logits = out.obs_logits
         out.fused_logits, out.loo_logits = fused.fused_for_objective, fused.loo
         return out

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mv2d_bench.objectives.contract import init_parameters
-from mv2d_bench.views import PER_VIEW_FIELDS, ViewOutputs
+from mv2d_bench.views import PER_VIEW_FIELDS, ViewOutputs, cat_views
 
 
 def kl_from_logits(
@@ -43,8 +43,11 @@ def kl_per_item(
     """KL(p_teacher || p_student) in nats for every item (row), shape (items,)."""
     if detach_teacher:
         teacher_logits = teacher_logits.detach()
-    log_p = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    log_q = torch.log_softmax(student_logits.float() / temperature, dim=-1)
+    teacher_logits, student_logits = teacher_logits.float(), student_logits.float()
+    if temperature != 1.0:  # x / 1.0 is x: skip the two divisions (and their backward)
+        teacher_logits, student_logits = teacher_logits / temperature, student_logits / temperature
+    log_p = torch.log_softmax(teacher_logits, dim=-1)
+    log_q = torch.log_softmax(student_logits, dim=-1)
     return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
 
 
@@ -186,7 +189,7 @@ class DistillationObjective(Objective):
         """
         if len(teachers) != len(students) or not teachers:
             raise ValueError(f"kl_sum: {len(teachers)} teachers for {len(students)} students")
-        t, s = torch.cat(teachers), torch.cat(students)
+        t, s = cat_views(teachers), cat_views(students)
         if outputs.present is None and masks is None:
             mask = outputs.valid()
             if mask is not None:

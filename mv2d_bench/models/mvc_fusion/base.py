@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from mv2d_bench.models.fusion import subset_masks
+from mv2d_bench.views import StackedList
 
 
 @dataclass
@@ -112,7 +113,7 @@ def fuse_views(
     fused = out.logits[0]
     obj = out.logits[1] if frozen_fused else fused
     first_loo = 2 if frozen_fused else 1
-    loo_list = list(out.logits[first_loo:].unbind(0)) if loo else None
+    loo_list = StackedList(out.logits[first_loo:]) if loo else None
     views = out.view_logits
     view_logits = views[0] if views is not None else None
     view_obj = views[1] if views is not None and frozen_fused else view_logits

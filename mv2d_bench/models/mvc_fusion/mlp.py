@@ -52,7 +52,7 @@ class SubsetMLP(nn.Module):
             per_view = torch.einsum("bnd,ndh->bnh", reps, w1)
         else:
             per_view = reps @ w1  # (B, n, width)
-        x = torch.einsum("kbn,bnh->kbh", coef, per_view) + param(self.b1, frozen)
+        x = torch.bmm(coef.transpose(0, 1), per_view).transpose(0, 1) + param(self.b1, frozen)
         if not self.hidden:
             return x
         x = torch.relu(x)

@@ -11,8 +11,9 @@ and each view k in S::
 ``U f_k * V f_j`` factorises MvNNcor's ``W vec(f_k f_j^T)`` at rank r (then ReLU, as MvNNcor);
 the relations are averaged over the other present views instead of concatenated, so any subset
 is fused. Nothing but the coefficients depends on the subset: the view terms ``S(ReLU(A f_k))``
-and the pair terms ``R rel_kj`` are computed once per call (per parameter stream), and every
-subset's prediction is one weighted sum of those n + n^2 terms (a single batched matmul).
+and the pair terms ``R rel_kj`` are computed once per call (shared by the live and the frozen
+rows through :func:`~mv2d_bench.models.two_stream.two_stream`), and every subset's prediction
+is one weighted sum of those n + n^2 terms (a single batched matmul).
 Parameters: ``a_uv`` holds [A | U | V] (d, hidden + 2r) so one matmul gives all three.
 """
 
@@ -22,9 +23,10 @@ import torch
 from torch import Tensor
 
 from mv2d_bench.models.dropout import FastDropout
-from mv2d_bench.models.mvc_fusion.base import FusionOutput, SubsetFusion, param
+from mv2d_bench.models.mvc_fusion.base import FusionOutput, SubsetFusion
 from mv2d_bench.models.mvc_fusion.view_weights import LearntViewWeights
 from mv2d_bench.models.perview import uniform_parameter
+from mv2d_bench.models.two_stream import two_stream
 
 
 class RelationLowRankFusion(SubsetFusion):
@@ -52,17 +54,20 @@ class RelationLowRankFusion(SubsetFusion):
         self.weighting = LearntViewWeights(n_views)
         self.register_buffer("off", 1.0 - torch.eye(n_views), persistent=False)
 
-    def _terms(self, f: Tensor, frozen: bool) -> Tensor:
+    def _terms(
+        self, f: Tensor, a_uv: Tensor, a_bias: Tensor, s: Tensor, s_bias: Tensor, r: Tensor
+    ) -> Tensor:
         """(B, n + n^2, C): the n view terms, then the n^2 pair terms [k, j] (row-major)."""
         b, n, _ = f.shape
-        h, r = self.hidden, self.rank
-        x = f @ param(self.a_uv, frozen)
-        own = torch.relu(x[..., :h] + param(self.a_bias, frozen))
-        own = own @ param(self.s, frozen) + param(self.s_bias, frozen)  # (B, n, C)
-        u, v = x[..., h : h + r], x[..., h + r :]
+        h, rank = self.hidden, self.rank
+        x = f @ a_uv
+        own = torch.relu(x[..., :h] + a_bias) @ s + s_bias  # (B, n, C)
+        u, v = x[..., h : h + rank], x[..., h + rank :]
         pairs = torch.relu(u.unsqueeze(2) * v.unsqueeze(1))  # (B, n, n, r): [b, k, j]
-        pair_terms = (pairs @ param(self.r, frozen)).view(b, n * n, -1)
-        return torch.cat([own, pair_terms], dim=1)
+        return torch.cat([own, (pairs @ r).view(b, n * n, -1)], dim=1)
+
+    def _params(self) -> tuple[Tensor, ...]:
+        return (self.a_uv, self.a_bias, self.s, self.s_bias, self.r)
 
     def _coefficients(self, w: Tensor, frozen: bool) -> Tensor:
         """(K, B, n + n^2): each row's weight of the view terms and the pair terms."""
@@ -73,8 +78,9 @@ class RelationLowRankFusion(SubsetFusion):
         coef = (alpha / count).unsqueeze(-1) * (w.unsqueeze(-2) * self.off)  # (K, B, n, n)
         return torch.cat([alpha, coef.view(k, b, n * n)], dim=-1)
 
-    def _rows(self, f: Tensor, w: Tensor, frozen: bool) -> Tensor:
-        return torch.einsum("kbs,bsc->kbc", self._coefficients(w, frozen), self._terms(f, frozen))
+    def _rows(self, terms: Tensor, w: Tensor, frozen: bool) -> Tensor:
+        coef = self._coefficients(w, frozen).transpose(0, 1)  # (B, K, n + n^2)
+        return torch.bmm(coef, terms).transpose(0, 1)  # (K, B, C)
 
     def forward(self, reps: Tensor, weights: Tensor, live: int) -> FusionOutput:
         if reps.dim() != 3 or reps.shape[1:] != (self.n_views, self.dim):
@@ -84,7 +90,11 @@ class RelationLowRankFusion(SubsetFusion):
             )
         f = self.drop(reps)
         w = weights.to(reps.dtype)
-        out = self._rows(f, w[:live], False)
-        if live < w.shape[0]:
-            out = torch.cat([out, self._rows(f, w[live:], True)])
+        if live >= w.shape[0]:
+            return FusionOutput(self._rows(self._terms(f, *self._params()), w, False))
+        # the terms once; the frozen rows' gradient reaches f but no parameter
+        live_terms, frozen_terms = two_stream(self._terms, f, *self._params())
+        out = torch.cat(
+            [self._rows(live_terms, w[:live], False), self._rows(frozen_terms, w[live:], True)]
+        )
         return FusionOutput(out)

@@ -28,7 +28,7 @@ CE_FLOOR = 1e-12
 def _combine(base: Tensor, view_logits: Tensor, weights: Tensor) -> Tensor:
     a = base * weights.to(view_logits.dtype)
     a = a / a.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(a.dtype).tiny)
-    return torch.einsum("kbn,kbnc->kbc", a, view_logits)
+    return (a.unsqueeze(-1) * view_logits).sum(-2)
 
 
 class LearntViewWeights(nn.Module):
