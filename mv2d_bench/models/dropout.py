@@ -6,9 +6,9 @@ largest single cost of a small multi-view training step. :class:`FastDropout` dr
 distribution with fewer random numbers:
 
 * ``p = 0.5`` (MvNNcor's and the paper preset's rate): every element needs one fair coin, and one
-  uniform 32-bit integer (``torch.randint(-2**31, 2**31, dtype=torch.int32)``: all 2^32 values
-  equally likely) holds 32 of them, so the mask costs numel / 32 draws and a few vectorised bit
-  operations. Each element is kept with probability exactly 1/2, independently.
+  uniform 32-bit integer (the low half of ``torch.randint(0, 2**32)``, exactly uniform) holds 32
+  of them, so the mask costs numel / 32 draws and a few vectorised bit operations (bit k of word
+  w is element 32 w + k). Each element is kept with probability exactly 1/2, independently.
 * any other ``p``: one ``torch.rand`` per element, kept where ``rand >= p`` (Bernoulli(1 - p) up
   to the 2^-24 resolution of float32 uniforms, as ``nn.Dropout``'s kernel).
 
@@ -19,10 +19,13 @@ subsets).
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor, nn
 
 _SHIFTS = torch.arange(32, dtype=torch.int32)
+_LOW = slice(0, 1) if sys.byteorder == "little" else slice(1, 2)  # int64 -> its low int32
 
 
 def _bits(shape: tuple[int, ...], device: torch.device | str) -> Tensor:
@@ -30,10 +33,9 @@ def _bits(shape: tuple[int, ...], device: torch.device | str) -> Tensor:
     numel = 1
     for s in shape:
         numel *= int(s)
-    words = torch.randint(
-        -(2**31), 2**31, ((numel + 31) // 32, 1), dtype=torch.int32, device=device
-    )
-    return ((words >> _SHIFTS.to(device)) & 1).view(-1)[:numel].view(shape)
+    words = torch.randint(0, 2**32, ((numel + 31) // 32,), dtype=torch.int64, device=device)
+    low = words.view(torch.int32).view(-1, 2)[:, _LOW]  # each word's low 32 bits
+    return ((low >> _SHIFTS.to(device)) & 1).view(-1)[:numel].view(shape)
 
 
 def keep_mask(shape: tuple[int, ...], p: float, device: torch.device | str = "cpu") -> Tensor:
@@ -59,7 +61,7 @@ class FastDropout(nn.Module):
         scale = 1.0 / (1.0 - self.p)
         if self.p == 0.5:  # int 0/1 times 2.0 -> the float mask in one operation
             return (_bits(tuple(shape), like.device) * scale).to(like.dtype)
-        return (torch.rand(tuple(shape), device=like.device) >= self.p) * scale
+        return keep_mask(tuple(shape), self.p, like.device).to(like.dtype) * scale
 
     def forward(self, x: Tensor) -> Tensor:
         m = self.mask(tuple(x.shape), x)

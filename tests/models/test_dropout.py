@@ -33,6 +33,19 @@ def test_half_mask_bits_are_independent_fair_coins():
     assert m.shape == (1000, 64) and set(m.unique().tolist()) == {0.0, 1.0}
 
 
+def test_half_mask_is_the_bits_of_uniform_32_bit_words():
+    """Element 32 w + k is bit k of the w-th draw of torch.randint(0, 2**32): the mask (and so
+    every training run) is the same random stream as before the unpacking was vectorised."""
+    torch.manual_seed(3)
+    words = torch.randint(0, 2**32, ((5 * 77 + 31) // 32,), dtype=torch.int64).tolist()
+    want = [(words[i // 32] >> (i % 32)) & 1 == 1 for i in range(5 * 77)]
+    torch.manual_seed(3)
+    assert keep_mask((5, 77), 0.5).reshape(-1).tolist() == want
+    torch.manual_seed(3)
+    m = FastDropout(0.5).train().mask((5, 77), torch.zeros((), dtype=torch.float64))
+    assert m.dtype == torch.float64 and m.reshape(-1).tolist() == [2.0 * k for k in want]
+
+
 def test_invalid_rate_is_an_error():
     with pytest.raises(ValueError, match="dropout"):
         FastDropout(1.0)
