@@ -149,3 +149,18 @@ def test_score_cli_reports_regdb_trials_and_their_mean(tmp_path, capsys):
     assert "--predictions: given 3 times" in capsys.readouterr().err
     assert main(["score", pid, "--predictions", files[1], "--rand-perm-cam", files[1]]) == 2
     assert "only the SYSU-MM01 protocols" in capsys.readouterr().err
+
+
+def test_score_help_marks_the_sysu_at1_ids_ambiguous(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    blocks = text.split("\n  sysu-mm01/")[1:]
+    by_id = {b.split()[0]: " ".join(b.split()) for b in blocks}
+    for mode in ("all-search", "indoor-search"):
+        for shot in ("single-shot", "multi-shot"):
+            assert "AMBIGUOUS" in by_id[f"{mode}/{shot}@1"]
+            assert "official galleries" in by_id[f"{mode}/{shot}@2"]
+        assert "not the official galleries" in by_id[f"{mode}/single-shot-seeded@1"]
+    assert "--rand-perm-cam" in text

@@ -26,11 +26,14 @@ Task loss (``[loss]``, :class:`ReidLossConfig`)::
 
     ce      * mean of CE(P_v, y) and CE(P_z, y) over the branch outputs (label smoothing;
               without a bottleneck P_z is P_v and counts once)
-    triplet * mean over {specific, shared} x {f, z} of batch-hard triplet(features, y)
+    triplet * mean over {specific, shared} x {f, z} of rank(features, y)
 
 where the specific set is E_V(visible) with E_I(infrared) and the shared set E_S on both
-modalities (and the intermediate images when present): the triplet loss pulls the two
-modalities of one identity together. f is the pre-BN feature (BN-neck convention).
+modalities (and the intermediate images when present): the rank loss pulls the two
+modalities of one identity together. f is the pre-BN feature (BN-neck convention; with
+``loss.rank_on = "obs"`` the BN-neck output v). ``loss.rank``: ``"batch-hard"`` triplet or the
+authors' ``"ranked-list"`` loss on L2-normalised features (same / other modality margins and
+thresholds; :func:`mv2d_bench.models.reid_losses.ranked_list_loss`).
 
 Evaluation (test only; ReID has no validation split): features of the query and of the gallery
 (:meth:`mv2d_bench.models.reid.ReidNet.embed`, computed and kept on ``run.device``), scored by
