@@ -126,6 +126,8 @@ def record_violations(rec: Any, file: str = "") -> list[Violation]:
     if getattr(proto, "required_splits", 1) > 1:
         for path, msg in _multi_split_problems(proto, rec):
             V(path, msg)
+    for path, msg in getattr(proto, "record_problems", lambda r: [])(rec):
+        V(path, msg)  # protocol-specific fields (SYSU-MM01: the gallery source)
     per = rec.get("per_trial")
     if not isinstance(per, list):
         return sorted(set(out))

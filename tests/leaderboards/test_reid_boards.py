@@ -164,3 +164,26 @@ def test_score_help_marks_the_sysu_at1_ids_ambiguous(capsys):
             assert "official galleries" in by_id[f"{mode}/{shot}@2"]
         assert "not the official galleries" in by_id[f"{mode}/single-shot-seeded@1"]
     assert "--rand-perm-cam" in text
+
+
+def test_records_must_say_the_gallery_source_their_id_draws(perm_files):
+    from mv2d_bench.leaderboards.records import finalize
+
+    official, _ = perm_files
+    at2 = finalize(reid_record("sysu-mm01/all-search/single-shot@2", rand_perm_cam=str(official)))
+    seeded = finalize(reid_record("sysu-mm01/all-search/single-shot-seeded@1"))
+    assert record_violations(at2) == [] and record_violations(seeded) == []
+    cases = [
+        (record_with(at2, protocol_gallery=DELETE), "$.protocol_gallery"),
+        (record_with(at2, protocol_gallery=seeded["protocol_gallery"]),
+         "$.protocol_gallery.source"),
+        (record_with(seeded, protocol_gallery=at2["protocol_gallery"]),
+         "$.protocol_gallery.source"),
+        (record_with(at2, protocol_gallery__rand_perm_cam_sha256=None),
+         "$.protocol_gallery.rand_perm_cam_sha256"),
+    ]  # fmt: skip
+    for bad, path in cases:
+        assert path in [v.path for v in record_violations(bad)], path
+    # the ambiguous @1 ids take either source, or none (records from before it existed)
+    at1 = finalize(reid_record("sysu-mm01/all-search/single-shot@1"))
+    assert record_violations(record_with(at1, protocol_gallery=DELETE)) == []

@@ -148,6 +148,30 @@ class SysuProtocol(ReidProtocol):
         return {"source": SOURCE_OFFICIAL, "rand_perm_cam_sha256": perms.sha256 or None,
                 "seeds": None}  # fmt: skip
 
+    def record_problems(self, record: dict[str, Any]) -> list[tuple[str, str]]:
+        """A run record's ``protocol_gallery`` against this id's rule: the @2 ids need the
+        official permutations (with their file's sha256), the seeded ids the seeds; the @1
+        ids accept either, or none (records written before it existed)."""
+        gallery = record.get("protocol_gallery")
+        if self.draw == "either" and gallery is None:
+            return []
+        want = SOURCE_OFFICIAL if self.draw == "official" else SOURCE_SEEDS
+        if not isinstance(gallery, dict):
+            return [("$.protocol_gallery", f"missing; {self.id} records say where their "
+                     f"galleries came from (source {want!r})")]  # fmt: skip
+        source = gallery.get("source")
+        if self.draw != "either" and source != want:
+            return [("$.protocol_gallery.source",
+                     f"{source!r}, but {self.id} draws its galleries from {want!r}")]  # fmt: skip
+        if (
+            source == SOURCE_OFFICIAL
+            and self.draw == "official"
+            and not isinstance(gallery.get("rand_perm_cam_sha256"), str)
+        ):
+            why = f"missing; {self.id} records name the permutation file by its sha256"
+            return [("$.protocol_gallery.rand_perm_cam_sha256", why)]
+        return []
+
     # -- trial galleries ------------------------------------------------------------------------
     def _groups(
         self, gallery_ids: np.ndarray, gallery_cams: np.ndarray, gallery_index: np.ndarray | None
