@@ -275,3 +275,20 @@ def test_registered_protocol_ids():
                             else set()), pid  # fmt: skip
         if pid.startswith("sysu-mm01") and pid.endswith("@1") and "seeded" not in pid:
             assert proto.description.startswith("AMBIGUOUS")
+
+
+def test_finiteness_check_is_exact_even_where_the_quick_sum_overflows():
+    import torch
+
+    from mv2d_bench.leaderboards.reid_eval import all_finite
+
+    big = np.full((4, 3), 1e308)  # finite values whose float64 sum overflows
+    assert all_finite(big) and all_finite(torch.from_numpy(big))
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.ones((5, 4), np.float32)
+        x[3, 1] = bad
+        assert not all_finite(x) and not all_finite(torch.from_numpy(x))
+        y = big.copy()
+        y[0, 0] = bad
+        assert not all_finite(y)
+    assert all_finite(np.zeros((0, 3))) and all_finite(np.arange(6).reshape(2, 3))

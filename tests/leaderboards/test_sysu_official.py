@@ -216,6 +216,7 @@ def test_seeded_and_ambiguous_ids_say_where_their_galleries_came_from(official, 
     mat, _, _ = official
     arrays = {k: v for k, v in npz.items() if not k.startswith("_")}
     seeded = sysu.SeededAllSearchSingleShot(root=tree)  # never reads the permutations
+    assert sysu.SeededAllSearchSingleShot(rand_perm_cam={1: {}}).permutations() is None
     assert seeded.gallery_info() == {"source": "seeds", "rand_perm_cam_sha256": None,
                                      "seeds": list(range(10))}  # fmt: skip
     legacy = sysu.AllSearchSingleShot(root=tree)  # @1 takes the root's file when there is one

@@ -108,7 +108,7 @@ class SysuProtocol(ReidProtocol):
         Other keyword arguments: :class:`ReidProtocol` (device, block size, product)."""
         super().__init__(**kwargs)
         self._perms: sysu_perms.RandPermCam | None = None
-        if rand_perm_cam is not None:
+        if rand_perm_cam is not None and self.draw != "seeded":  # the seeded draw never uses it
             self._perms = sysu_perms.RandPermCam(path="", sha256="", perms=rand_perm_cam)
         self.rand_perm_cam_file = rand_perm_cam_file
         self.root = root
