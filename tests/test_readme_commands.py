@@ -43,9 +43,25 @@ def commands() -> list[str]:
         else:
             prose.append(line)
     spans = re.findall(r"`((?:mv2d-bench|python benchmarks/)[^`]*)`", "\n".join(prose))
-    found += [" ".join(span.split()) for span in spans]  # a span may wrap across lines
+    spans = [" ".join(span.split()) for span in spans]  # a span may wrap across lines
+    found += [span for span in spans if span not in subcommand_names()]
     starts = ("mv2d-bench ", "python benchmarks/")
     return [c for c in found if c.startswith(starts) and "..." not in c]
+
+
+def subcommand_names() -> set[str]:
+    """Inline ``mv2d-bench COMMAND`` spans that name a subcommand in prose (not commands)."""
+    text = README.read_text(encoding="utf-8")
+    return {" ".join(m.split()) for m in re.findall(r"`(mv2d-bench\s+[a-z-]+)`", text)}
+
+
+def test_subcommands_named_in_prose_exist():
+    from mv2d_bench.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name in subcommand_names():
+        assert name.split()[1] in sub.choices, f"README names an unknown subcommand: {name}"
 
 
 def argv_of(command: str) -> list[str]:
