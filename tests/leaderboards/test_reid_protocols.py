@@ -292,3 +292,42 @@ def test_finiteness_check_is_exact_even_where_the_quick_sum_overflows():
         y[0, 0] = bad
         assert not all_finite(y)
     assert all_finite(np.zeros((0, 3))) and all_finite(np.arange(6).reshape(2, 3))
+    # the quick sum runs in the features' own dtype: float32 features whose float32 sum
+    # overflows are still finite; half precision sums in float32
+    big32 = np.full((4, 3), 3e38, np.float32)
+    with np.errstate(over="ignore"):
+        assert np.isinf(big32.sum())
+    assert all_finite(big32) and all_finite(torch.from_numpy(big32))
+    for dtype in (torch.float16, torch.bfloat16):
+        h = torch.full((300, 300), 60000.0).to(dtype)  # a float16 sum would overflow
+        assert all_finite(h)
+        h[7, 9] = float("nan")
+        assert not all_finite(h)
+        h[7, 9] = -float("inf")
+        assert not all_finite(h)
+
+
+@pytest.mark.parametrize("indoor", [False, True])
+def test_seeded_draw_is_ddags_loop_on_an_interleaved_gallery(indoor):
+    """The (identity, camera) groups, found with one sort, are those of the plain loop: ids
+    ascending, cams in the protocol's order, members in npz order, groups absent from the
+    gallery skipped, other cameras ignored; each trial draws random.Random(t).choice."""
+    import random
+
+    from mv2d_bench.leaderboards.protocols import sysu
+
+    rng = np.random.default_rng(7)
+    gids = rng.choice([3, 8, 11, 40, 41], size=400)
+    gcams = rng.choice([1, 2, 4, 5], size=400)
+    gcams[(gids == 8) & (gcams == 2)] = 4  # a group that is absent
+    cls = sysu.SeededIndoorSearchSingleShot if indoor else sysu.SeededAllSearchSingleShot
+    got = cls().trial_galleries(gids, gcams)
+    cams = (1, 2) if indoor else (1, 2, 4, 5)
+    for t, sel in enumerate(got):
+        r, want = random.Random(t), []
+        for pid in sorted(set(gids.tolist())):
+            for cam in cams:
+                members = [k for k in range(gids.size) if gids[k] == pid and gcams[k] == cam]
+                if members:
+                    want.append(r.choice(members))
+        assert sel.tolist() == want

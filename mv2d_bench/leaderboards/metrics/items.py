@@ -27,6 +27,15 @@ from mv2d_bench.leaderboards.metrics.base import ProtocolMetric
 from mv2d_bench.leaderboards.protocols.base import Score
 
 
+def _cat(parts: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+    """The items of every ``update`` (and process) in one tensor: ``dim_zero_cat``, except that
+    the single part of a one-``update`` split (``Protocol.score``) is used as it is, not copied
+    (SYSU-MM01's features are ~90 MB; the engine never writes into its inputs)."""
+    if isinstance(parts, list) and len(parts) == 1 and parts[0].ndim > 0:
+        return parts[0]
+    return dim_zero_cat(parts)
+
+
 class ItemsMetric(ProtocolMetric):
     def __init__(self, protocol, **kwargs: Any) -> None:
         super().__init__(protocol, **kwargs)
@@ -133,7 +142,7 @@ class ItemsMetric(ProtocolMetric):
                     f"key {index_key}: required when {world} processes update the metric (the "
                     f"order of the {group} items across processes is not the dataset order)"
                 )
-            index = dim_zero_cat(parts)
+            index = _cat(parts)
             ordered = bool((index[1:] > index[:-1]).all())  # already dataset order, no repeats
             if not ordered:
                 order = torch.argsort(index, stable=True)
@@ -148,7 +157,7 @@ class ItemsMetric(ProtocolMetric):
                 state = getattr(self, key)
                 if isinstance(state, list) and not state:
                     continue
-                values = dim_zero_cat(state)
+                values = _cat(state)
                 if values.shape[0] != index.numel():
                     raise ValueError(
                         f"key {key}: given for some {group} batches only ({values.shape[0]} of "

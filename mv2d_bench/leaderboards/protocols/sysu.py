@@ -178,21 +178,20 @@ class SysuProtocol(ReidProtocol):
     ) -> list[tuple[int, int, np.ndarray]]:
         """``(id, cam, members)`` in DDAG order (id ascending, cams in protocol order); members
         are candidate-gallery positions in folder order (``gallery_index`` or npz order)."""
-        cam_rank = {c: r for r, c in enumerate(self.gallery_cams)}
+        cams = np.asarray(self.gallery_cams, np.int64)
+        sel = np.flatnonzero(np.isin(gallery_cams, cams))
+        if not sel.size:
+            return []
+        rank = np.argmax(gallery_cams[sel, None] == cams[None, :], axis=1)  # protocol cam order
+        order = np.lexsort((rank, gallery_ids[sel]))  # by id, then cam; stable: positions rise
+        sel, ids, rank = sel[order], gallery_ids[sel][order], rank[order]
+        starts = np.flatnonzero(np.r_[True, (ids[1:] != ids[:-1]) | (rank[1:] != rank[:-1])])
         out = []
-        in_cams = np.isin(gallery_cams, self.gallery_cams)
-        keys = sorted(
-            {
-                (int(i), cam_rank[int(c)])
-                for i, c in zip(gallery_ids[in_cams], gallery_cams[in_cams], strict=True)
-            }
-        )
-        for pid, r in keys:
-            cam = self.gallery_cams[r]
-            members = np.flatnonzero((gallery_ids == pid) & (gallery_cams == cam))
+        groups = zip(np.split(sel, starts[1:]), ids[starts], rank[starts], strict=True)
+        for members, pid, r in groups:
             if gallery_index is not None:
                 members = members[np.argsort(gallery_index[members], kind="stable")]
-            out.append((pid, cam, members))
+            out.append((int(pid), int(cams[r]), members))
         return out
 
     def trial_galleries(
