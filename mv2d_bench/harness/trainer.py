@@ -11,6 +11,7 @@ earliest epoch) and finally evaluates them on the test split.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import time
@@ -363,14 +364,15 @@ class Trainer:
         every checkpoint and at the end of the epoch (:meth:`_check_finite`)."""
         opt = self.optimizer
         amp = bool(self.config.train.amp)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
-            terms = self.step_module(batch)
-        if amp:  # the loss terms in float32, whatever autocast computed them in
-            terms = {k: v.float() for k, v in terms.items()}
-        loss = sum(terms.values())
-        self._track_finite(terms, loss, step)
-        opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()  # the scaler is a no-op unless AMP runs on CUDA
+        with self._amp_kernels(amp):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
+                terms = self.step_module(batch)
+            if amp:  # the loss terms in float32, whatever autocast computed them in
+                terms = {k: v.float() for k, v in terms.items()}
+            loss = sum(terms.values())
+            self._track_finite(terms, loss, step)
+            opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()  # the scaler is a no-op unless AMP runs on CUDA
         if self.config.train.grad_clip > 0:
             self.scaler.unscale_(opt)
             params = [p for g in opt.param_groups for p in g["params"]]
@@ -378,6 +380,15 @@ class Trainer:
         self.scaler.step(opt)
         self.scaler.update()
         return {k: v.detach() for k, v in terms.items()}
+
+    def _amp_kernels(self, amp: bool) -> contextlib.AbstractContextManager:
+        """Mixed precision on the CPU (bfloat16) runs with oneDNN (mkldnn) off, forward and
+        backward: torch 2.14's oneDNN bfloat16 convolution gave different, sometimes NaN outputs
+        for the same weights and input on one thread (ResNet-50 trunk, deterministic mode);
+        torch's own CPU kernels are repeatable (tests/harness/test_reid_training.py)."""
+        if amp and self.device.type == "cpu":
+            return torch.backends.mkldnn.flags(enabled=False)
+        return contextlib.nullcontext()
 
     # -- non-finite losses ------------------------------------------------------------------
     def _track_finite(self, terms: dict[str, Tensor], loss: Tensor, step: int) -> None:
