@@ -98,6 +98,27 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def states_equal(a: Any, b: Any) -> bool:
+    """Bitwise equality of nested checkpoint values (tensors by dtype and ``torch.equal``; dicts,
+    lists and tuples element by element; anything else by ``==``): two runs' checkpoints are
+    the same run exactly when this holds for their states."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(states_equal(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, (list, tuple)):
+        return (
+            isinstance(b, (list, tuple))
+            and len(a) == len(b)
+            and all(states_equal(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return a == b
+
+
 def clone_state(module: nn.Module) -> dict[str, torch.Tensor]:
     """A detached copy of ``module.state_dict()`` (kept in memory for the best epoch)."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}

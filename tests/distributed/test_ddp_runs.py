@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from mv2d_bench.cli import main
-from mv2d_bench.harness.checkpoints import load_checkpoint
+from mv2d_bench.harness.checkpoints import load_checkpoint, states_equal
 from mv2d_bench.harness.evaluation import evaluate_checkpoint
 from mv2d_bench.harness.runlog import read_log
 from mv2d_bench.leaderboards.records import read_record
@@ -50,17 +49,6 @@ fusion_dropout = 0.0
 # every cross-entropy term of every epoch within 0.1 nats, and test accuracy within 15 points.
 CE_TOLERANCE = 0.1
 ACCURACY_TOLERANCE = 15.0
-
-
-def same(a, b) -> bool:
-    """Bitwise equality of nested checkpoint values."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def audited_run(torchrun, nproc, tmp_path, name, *args):
@@ -125,7 +113,7 @@ def test_mvc_two_processes(tmp_path, torchrun, capsys):
     a, b = load_checkpoint(two / "state.pt"), load_checkpoint(again / "state.pt")
     assert len(b["rng"]) == 2
     for key in ("model", "objective", "optimizer", "best", "generator", "history", "rng"):
-        assert same(a[key], b[key]), key
+        assert states_equal(a[key], b[key]), key
     (rec3,) = again.glob("*.json")
     assert read_record(rec3)["metrics"] == r2["metrics"]
     log3 = read_log(next((again / "logs").glob("*.jsonl")))

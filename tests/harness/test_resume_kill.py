@@ -11,9 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
-from mv2d_bench.harness.checkpoints import load_checkpoint
+from mv2d_bench.harness.checkpoints import load_checkpoint, states_equal
 from mv2d_bench.harness.runlog import read_log
 from mv2d_bench.leaderboards.records import read_record
 
@@ -52,16 +50,6 @@ def cli(*args: str, fault: str | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
-def same(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 def test_sigkill_mid_epoch_and_mid_checkpoint_then_resume_is_bitwise(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(CONFIG)
@@ -94,7 +82,7 @@ def test_sigkill_mid_epoch_and_mid_checkpoint_then_resume_is_bitwise(tmp_path):
     assert rec["metrics"] == want["metrics"] and rec["per_trial"] == want["per_trial"]
     a, b = load_checkpoint(tmp_path / "ref.pt"), load_checkpoint(ckpt)
     for key in ("model", "objective", "optimizer", "best", "generator", "history", "rng"):
-        assert same(a[key], b[key]), key
+        assert states_equal(a[key], b[key]), key
     rows = read_log(out / rec["artifacts"]["log"])
     epochs = [r for r in rows if r["event"] == "epoch"]
     assert [r["epoch"] for r in epochs] == [1, 2, 3, 4]  # every epoch exactly once

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mv2d_bench.config import load_config
-from mv2d_bench.harness.checkpoints import load_checkpoint
+from mv2d_bench.harness.checkpoints import load_checkpoint, states_equal
 from mv2d_bench.harness.runlog import read_log
 from mv2d_bench.harness.runner import make_task
 from mv2d_bench.harness.trainer import Trainer, TrainingError, lr_factor
@@ -80,17 +80,6 @@ def test_reports_test_metrics_of_the_best_validation_epoch(tmp_path):
     assert not (tmp_path / "run.jsonl.part").exists()
 
 
-def tensors_equal(a, b) -> bool:
-    """Bitwise equality of nested checkpoint values (tensors compared with torch.equal)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(tensors_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(tensors_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 @pytest.mark.parametrize("stop_at", [3, 5, 9, 16])  # 5 steps per epoch: mid-epoch and between
 def test_interrupted_run_resumes_bitwise(tmp_path, monkeypatch, stop_at):
     config = tiny_config("train.checkpoint_every=2", epochs=4)
@@ -115,7 +104,7 @@ def test_interrupted_run_resumes_bitwise(tmp_path, monkeypatch, stop_at):
     assert resumed.history == full.history and resumed.test_metrics == full.test_metrics
     a, b = load_checkpoint(tmp_path / "full.pt"), load_checkpoint(ckpt)
     for key in ("model", "objective", "optimizer", "best", "generator", "history"):
-        assert tensors_equal(a[key], b[key]), key
+        assert states_equal(a[key], b[key]), key
     rows = read_log(log)
     assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2, 3, 4]
     assert [r["event"] for r in rows].count("resume") == 1
