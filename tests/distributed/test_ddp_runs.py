@@ -6,6 +6,8 @@ world_size and backend; a 2-process run killed mid-epoch resumes bitwise."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,10 +66,15 @@ def audited_run(torchrun, nproc, tmp_path, name, *args):
 def test_mvc_two_processes(tmp_path, torchrun, capsys):
     cfg = tmp_path / "mvc.toml"
     cfg.write_text(MVC_CONFIG)
-    # one process, in this process
+    # one process, in a fresh interpreter like the torchrun workers: a run in this process would
+    # inherit whatever earlier tests left in torch's global state and train differently
     one = tmp_path / "one"
-    assert main(["run", "--config", str(cfg), "--out", str(one), "--checkpoint",
-                 str(one / "state.pt")]) == 0  # fmt: skip
+    cmd = [sys.executable, "-m", "mv2d_bench", "run", "--config", str(cfg), "--out", str(one),
+           "--checkpoint", str(one / "state.pt")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, env=env, cwd=HERE.parents[1], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
     (rec1,) = one.glob("*.json")
     # two processes: `torchrun --nproc-per-node 2 ... mv2d-bench run`
     two = tmp_path / "two"
