@@ -9,7 +9,8 @@
 # torch is pinned: an unpinned resolve may download a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+# python3.11 when it is on PATH (the version the tox envs and CI use), else python3
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 TORCH_PINS=${TORCH_PINS:-"torch==2.14.1 torchvision==0.29.1"}
 
 if [ ! -x .venv/bin/python ]; then
