@@ -207,8 +207,16 @@ def _do_build(args, out: Path, references: list[str]) -> dict:
     return lb
 
 
+def _file_out(path: str) -> Path:
+    """``-o/--out`` of a command that writes one file: refused before any work when a folder."""
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"{out}: -o/--out is a folder; expected the path of the file to write")
+    return out
+
+
 def _build(args) -> int:
-    out = Path(args.out)
+    out = _file_out(args.out)
     lb = _do_build(args, out, args.references or [])
     print(_summary(lb, out))
     return 0
@@ -265,10 +273,11 @@ def _render_to(lb: dict, lb_path: Path, fmt: str, out: Path, args, plots_dir: Pa
 
 def _render(args) -> int:
     path = Path(args.file)
+    out = _file_out(args.out)
     lb = _load_json(args.file)
     _require_valid_leaderboard(lb, str(path))
     plots_dir = Path(args.plots_dir) if args.plots_dir else None
-    plots = _render_to(lb, path, args.format, Path(args.out), args, plots_dir)
+    plots = _render_to(lb, path, args.format, out, args, plots_dir)
     print(f"wrote {args.out}" + (f" ({len(plots)} plot(s))" if plots else ""))
     return 0
 

@@ -541,6 +541,7 @@ def build(
     items = [it for it in records if keep is None or _bench_name(it.data) in keep]
     for it in items:
         problems += V.record_violations(it.data, it.file)
+    problems += V.split_sha_violations([(it.file, it.data) for it in items])
     if problems:
         raise BuildError(problems)
     unique: dict[str, Loaded] = {}
@@ -596,6 +597,9 @@ def build(
                 seen[sk] = it
             splits = {split_of(it.data) for it in part}
             board["entries"].append(_make_entry(protocol, part, splits, base))
+    for board in boards.values():
+        if board.get("statistics") == "paired":
+            problems += _pairing_violations(board)
     if problems:
         raise BuildError(problems)
     for ref in references:
@@ -611,6 +615,7 @@ def build(
     for board in boards.values():
         _assign_labels([e for e in board["entries"] if e["measured"]])
         _rank(board)
+        board["notes"].extend(_revision_notes(board))
         if not board["notes"]:
             del board["notes"]
     statistics = {"mean": MEAN_DOC, "std": STD_DOC}
@@ -624,6 +629,35 @@ def build(
         "statistics": statistics,
         "boards": [boards[k] for k in sorted(boards)],
     }
+
+
+def _revision_notes(board: dict[str, Any]) -> list[str]:
+    """Say which entries hold runs of a checkout with uncommitted changes (``-dirty``): their
+    code is not the revision they name."""
+    notes = []
+    for e in board["entries"]:
+        if not e["measured"]:
+            continue
+        dirty = sum(str(r.get("git_revision") or "").endswith("-dirty") for r in e["runs"])
+        if dirty:
+            notes.append(
+                f"{e['label']}: {dirty} of {len(e['runs'])} run(s) were made from a checkout "
+                "with uncommitted changes (-dirty); their code is not the revision they name"
+            )
+    return notes
+
+
+def _pairing_violations(board: dict[str, Any]) -> list[Violation]:
+    """A paired board's entries must be comparable pair by pair (:func:`paired.pairing_problems`);
+    each problem names the entry's first record."""
+    out = []
+    _assign_labels([e for e in board["entries"] if e["measured"]])
+    for i, why in paired.pairing_problems(board):
+        e = board["entries"][i]
+        first = e["runs"][0]["record"] if e["runs"] else None
+        where = f"{board['benchmark']} entry {e['label']}"
+        out.append(Violation(first or where, "$.seed", f"{where}: {why}"))
+    return out
 
 
 def _bench_name(record: dict[str, Any]) -> Any:

@@ -98,6 +98,46 @@ def paired_difference(a: dict[str, float], b: dict[str, float]) -> dict[str, Any
     }
 
 
+def _short(keys) -> str:
+    keys = [k.replace("#seed-", " seed ").replace("#trial-", " trial ") for k in sorted(keys)]
+    return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+
+def pairing_problems(board: dict[str, Any]) -> list[tuple[int, str]]:
+    """(entry index, what is wrong) for a paired board whose entries cannot be compared pair by
+    pair: a (split, seed) pair recorded twice in one entry, or complete measured entries that did
+    not run the same pairs (a difference or a test over some of the pairs, or none, would rank
+    them by something else than what the board says)."""
+    out: list[tuple[int, str]] = []
+    sets: list[tuple[int, frozenset[str]]] = []
+    for i, e in enumerate(board.get("entries", [])):
+        if not (isinstance(e, dict) and e.get("measured")):
+            continue
+        keys = [pair_key(r) for r in e.get("runs", [])]
+        dups = sorted({k for k in keys if keys.count(k) > 1})
+        if dups:
+            out.append((i, f"pair(s) {_short(dups)} recorded more than once in this entry; "
+                           "expected one run per (split, seed)"))  # fmt: skip
+        if e.get("complete"):
+            sets.append((i, frozenset(keys)))
+    if sets:
+        # the pairs most complete entries share are the reference; name what the others differ by
+        counts: dict[frozenset[str], int] = {}
+        for _, ks in sets:
+            counts[ks] = counts.get(ks, 0) + 1
+        ref = max(counts, key=lambda ks: (counts[ks], len(ks), sorted(ks)))
+        for i, ks in sets:
+            if ks != ref:
+                parts = []
+                if ks - ref:
+                    parts.append(f"ran {_short(ks - ref)}, which the other entries did not")
+                if ref - ks:
+                    parts.append(f"has no run of {_short(ref - ks)}, which the other entries ran")
+                out.append((i, f"{' and '.join(parts)}; expected every complete entry of a "
+                               "paired board on the same (split, seed) pairs"))  # fmt: skip
+    return out
+
+
 def rank_board(board: dict[str, Any]) -> None:
     """Fill ``rank`` and ``paired`` of every complete measured entry of a paired board."""
     primary, direction = board["primary"], board["direction"]

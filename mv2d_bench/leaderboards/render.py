@@ -124,9 +124,16 @@ def rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, out
 
 
+def _short_revision(rev: str | None) -> str:
+    """12 hex digits, keeping the ``-dirty`` mark of a checkout with uncommitted changes."""
+    if not rev:
+        return "unknown revision"
+    return rev[:12] + ("-dirty" if rev.endswith("-dirty") and len(rev) > 12 else "")
+
+
 def _provenance(runs: list[dict[str, Any]]) -> str:
     versions = sorted({r["package_version"] for r in runs})
-    revs = sorted({(r.get("git_revision") or "unknown revision")[:12] for r in runs})
+    revs = sorted({_short_revision(r.get("git_revision")) for r in runs})
     rev = revs[0] if len(revs) == 1 else f"{len(revs)} revisions"
     return f"mv2d-bench {', '.join(versions)} ({rev})"
 

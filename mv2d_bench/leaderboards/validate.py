@@ -208,6 +208,16 @@ def _multi_split_problems(proto, rec: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{data.get('split')!r}: protocol {proto.id} uses the {want!r} split procedure",
             )
         )
+    seed = data.get("split_seed") if isinstance(data, dict) else None
+    if hasattr(proto, "split_id_of") and isinstance(seed, int) and not isinstance(seed, bool):
+        if isinstance(sid, str) and sid != proto.split_id_of(seed):
+            out.append(
+                (
+                    "$.config.data.split_seed",
+                    f"{seed}: the run's split id is {sid!r}, but split seed {seed} makes "
+                    f"{proto.split_id_of(seed)!r}; expected the seed that made the split",
+                )
+            )
     return out
 
 
@@ -220,6 +230,31 @@ def _entry_key(rec: dict[str, Any]) -> str | None:
         return None
 
 
+def split_sha_violations(items: Sequence[tuple[str, dict[str, Any]]]) -> list[Violation]:
+    """One index list (split_sha256) per (benchmark, split id) among records (file, record):
+    runs are averaged and paired by split id, so one id must mean one split."""
+    out: list[Violation] = []
+    split_sha: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for file, rec in items:
+        b = rec.get("benchmark") if isinstance(rec, dict) else None
+        if isinstance(b, dict) and isinstance(b.get("split_id"), str):
+            where = (str(b.get("name")), b["split_id"])
+            split_sha[where].setdefault(str(b.get("split_sha256")), file)
+    for (bench, sid), shas in split_sha.items():
+        if len(shas) > 1:
+            desc = "; ".join(f"{sha[:12]}... in {f}" for sha, f in shas.items())
+            for f in list(shas.values())[1:]:
+                out.append(
+                    Violation(
+                        f,
+                        "$.benchmark.split_sha256",
+                        f"split id {sid} of {bench} has different index lists: {desc}; "
+                        "expected one sha256 per split id",
+                    )
+                )
+    return out
+
+
 def records_cross_violations(
     items: Sequence[tuple[str, dict[str, Any]]], require_complete: bool = False
 ) -> list[Violation]:
@@ -229,7 +264,6 @@ def records_cross_violations(
 
     out: list[Violation] = []
     by_id: dict[str, list[str]] = defaultdict(list)
-    split_sha: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     groups: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for file, rec in items:
         if not isinstance(rec, dict):
@@ -238,9 +272,6 @@ def records_cross_violations(
         if isinstance(rid, str):
             by_id[rid].append(file)
         b = rec.get("benchmark")
-        if isinstance(b, dict) and isinstance(b.get("split_id"), str):
-            where = (str(b.get("name")), b["split_id"])
-            split_sha[where].setdefault(str(b.get("split_sha256")), file)
         key = _entry_key(rec)
         if key is not None and isinstance(b, dict):
             groups[key].append((file, rec))
@@ -255,18 +286,7 @@ def records_cross_violations(
                         f"duplicated run id {rid}: also in {files[0]} (each run has a unique id)",
                     )
                 )
-    for (bench, sid), shas in split_sha.items():
-        if len(shas) > 1:
-            desc = "; ".join(f"{sha[:12]}... in {f}" for sha, f in shas.items())
-            for f in list(shas.values())[1:]:
-                out.append(
-                    Violation(
-                        f,
-                        "$.benchmark.split_sha256",
-                        f"split id {sid} of {bench} has different index lists: {desc}; "
-                        "expected one sha256 per split id",
-                    )
-                )
+    out += split_sha_violations(items)
     for members in groups.values():
         proto, _ = _lookup_protocol(members[0][1].get("protocol"))
         multi = proto is not None and getattr(proto, "required_splits", 1) > 1
@@ -660,6 +680,11 @@ def _paired_board_problems(board: dict[str, Any], file: str, bp: str) -> list[Vi
         paired.rank_board(again)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return [Violation(file, f"{bp}.entries", f"paired statistics cannot be recomputed: {exc}")]
+    try:
+        pairing = paired.pairing_problems({**board, "entries": entries})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return [Violation(file, f"{bp}.entries", f"runs cannot be paired: {exc}")]
+    out += [Violation(file, f"{bp}.entries[{i}].runs", why) for i, why in pairing]
     for ei, (got, want) in enumerate(zip(entries, again["entries"], strict=True)):
         if not (got.get("measured") and got.get("complete")):
             continue

@@ -72,6 +72,11 @@ class MvcAccuracyV2(MvcAccuracy):
         seeds = getattr(cls, "split_seeds", None)
         return tuple(seeds()) if callable(seeds) else None
 
+    @staticmethod
+    def split_id_of(seed: int) -> str:
+        """The split id of a run made with ``data.split_seed = seed``."""
+        return split_id(seed)
+
     def split_ids(self, benchmark: str) -> tuple[str, ...] | None:
         seeds = self.split_seeds(benchmark)
         return None if seeds is None else tuple(split_id(s) for s in seeds)
