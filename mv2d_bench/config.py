@@ -438,7 +438,11 @@ def load_config(
         resolve = getattr(cls, "resolve_section", None)
         if resolve is not None:  # a section whose dataclass depends on its values (model.name)
             cls, values = resolve(values, where)
-        return build_section(cls, values, where, table)
+        section = build_section(cls, values, where, table)
+        check = getattr(section, "check_section", None)
+        if check is not None:  # value checks a section's dataclass defines (model widths, ...)
+            check(where)
+        return section
 
     cfg = RunConfig(
         run=build("run", RunSection),

@@ -51,6 +51,9 @@ class MultiViewIBConfig:
     """False (the paper's Eq. 9): the objective's terms train only the encoders and bottlenecks
     (heads and fusion see them through detached parameters). True: they train everything."""
 
+    def check_section(self, where: Callable[[str], str]) -> None:
+        check_model_config(self, where)
+
 
 @dataclass
 class MvNNcorConfig:
@@ -67,6 +70,48 @@ class MvNNcorConfig:
     """Linear weights ~ N(0, init_std) (MvNNcor's init_weights 'normal'); 0: torch's default."""
     distill_through_heads: bool = False
     """As for multiview-ib, when an objective is trained with MvNNcor."""
+
+    def check_section(self, where: Callable[[str], str]) -> None:
+        check_model_config(self, where)
+
+
+def _check(ok: bool, key: str, expected: str, got: Any, where=None) -> None:
+    if not ok:
+        src = where(key) if where is not None else "config"
+        raise ConfigError(f"{src}: 'model.{key}' must be {expected}; got {got!r}")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def check_model_config(mc: Any, where: Callable[[str], str] | None = None) -> None:
+    """Range checks of either model's ``[model]`` values, naming the key and where it was set
+    (the constructors' own errors do not say which key of the config was wrong); run when the
+    config is read, before any output folder is made."""
+
+    def _require(ok: bool, key: str, expected: str, got: Any) -> None:
+        _check(ok, key, expected, got, where)
+
+    hidden = list(mc.hidden)
+    _require(bool(hidden) and all(_is_int(h) and h > 0 for h in hidden), "hidden",
+             "a non-empty list of integers > 0", mc.hidden)  # fmt: skip
+    for key in ("dropout", "fusion_dropout"):
+        v = getattr(mc, key)
+        _require(0.0 <= v < 1.0, key, "a probability in [0, 1)", v)
+    _require(_is_int(mc.classifier_hidden) and mc.classifier_hidden > 0, "classifier_hidden",
+             "an integer > 0", mc.classifier_hidden)  # fmt: skip
+    if isinstance(mc, MvNNcorConfig):
+        _require(mc.gamma > 1.0, "gamma", "a number > 1 (the view-weight power)", mc.gamma)
+        _require(mc.init_std >= 0.0, "init_std", "a number >= 0 (0: torch's default)",
+                 mc.init_std)  # fmt: skip
+        return
+    _require(_is_int(mc.z_dim) and mc.z_dim > 0, "z_dim", "an integer > 0", mc.z_dim)
+    _require(_is_int(mc.bottleneck_hidden) and mc.bottleneck_hidden >= 0, "bottleneck_hidden",
+             "an integer >= 0 (0: one linear map)", mc.bottleneck_hidden)  # fmt: skip
+    _require(mc.min_std >= 0.0, "min_std", "a number >= 0", mc.min_std)
+    _require(_is_int(mc.relation_rank) and mc.relation_rank > 0, "relation_rank",
+             "an integer > 0", mc.relation_rank)  # fmt: skip
 
 
 MODELS: dict[str, type] = {"multiview-ib": MultiViewIBConfig, "mvnncor": MvNNcorConfig}
