@@ -17,6 +17,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 
 from mv2d_bench import __version__
 
@@ -114,7 +115,20 @@ def user_error(exc: BaseException) -> str | None:
     return None
 
 
+_python_format_warning = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Our own warnings (deprecations, notes) as one line ``mv2d-bench: warning: ...``; other
+    libraries' warnings keep Python's format with their source location."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    if os.path.abspath(filename).startswith(package + os.sep):
+        return f"{PROG}: warning: {one_line(str(message))}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning
     parser = build_parser()
     args = parser.parse_args(argv)  # --help, --version and usage errors exit here (SystemExit)
     if not getattr(args, "func", None):
