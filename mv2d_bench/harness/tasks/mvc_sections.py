@@ -75,12 +75,6 @@ class MvNNcorConfig:
         check_model_config(self, where)
 
 
-def _check(ok: bool, key: str, expected: str, got: Any, where=None) -> None:
-    if not ok:
-        src = where(key) if where is not None else "config"
-        raise ConfigError(f"{src}: 'model.{key}' must be {expected}; got {got!r}")
-
-
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -91,7 +85,9 @@ def check_model_config(mc: Any, where: Callable[[str], str] | None = None) -> No
     config is read, before any output folder is made."""
 
     def _require(ok: bool, key: str, expected: str, got: Any) -> None:
-        _check(ok, key, expected, got, where)
+        if not ok:
+            src = where(key) if where is not None else "config"
+            raise ConfigError(f"{src}: 'model.{key}' must be {expected}; got {got!r}")
 
     hidden = list(mc.hidden)
     _require(bool(hidden) and all(_is_int(h) and h > 0 for h in hidden), "hidden",
