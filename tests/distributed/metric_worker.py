@@ -49,6 +49,10 @@ def main(folder: Path) -> None:
             "batches": len(mine),
         }
     (folder / f"result-{w.rank}.json").write_text(json.dumps({"world": w.size, "scores": out}))
+    # every rank done with its last collective before any tears the group down (one CI run
+    # under heavy load saw a rank abort in gloo at teardown: "terminate called without an
+    # active exception")
+    dist.barrier()
     dist.destroy_process_group()
 
 
