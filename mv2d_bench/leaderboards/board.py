@@ -414,6 +414,29 @@ def _show(json_text: str) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _varying_parts(group: list[dict[str, Any]]) -> list[list[str]]:
+    """Per entry, ``key=value`` for each parameter or config field that differs in the group."""
+    flats = [
+        _flatten({"objective": e["objective"]["params"], "model": e["model"]["params"]})
+        | _flatten(e["config"], "config.")
+        | ({"gallery": json.dumps(_gallery_label(e["protocol_gallery"]))}
+           if e.get("protocol_gallery") else {})
+        for e in group
+    ]  # fmt: skip
+    keys = sorted(set().union(*flats))
+    varying = [k for k in keys if len({f.get(k) for f in flats}) > 1]
+    out = []
+    for flat in flats:
+        parts, seen = [], set()
+        for k in varying:
+            item = f"{k.rsplit('.', 1)[-1]}={_show(flat[k]) if k in flat else '-'}"
+            if item not in seen:
+                seen.add(item)
+                parts.append(item)
+        out.append(parts)
+    return out
+
+
 def _assign_labels(entries: list[dict[str, Any]]) -> None:
     """Label measured entries by objective name plus what tells same-named entries apart."""
     by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -423,24 +446,16 @@ def _assign_labels(entries: list[dict[str, Any]]) -> None:
         if len(group) == 1:
             group[0]["label"] = name
             continue
-        flats = [
-            _flatten({"objective": e["objective"]["params"], "model": e["model"]["params"]})
-            | _flatten(e["config"], "config.")
-            | ({"gallery": json.dumps(_gallery_label(e["protocol_gallery"]))}
-               if e.get("protocol_gallery") else {})
-            for e in group
-        ]  # fmt: skip
-        keys = sorted(set().union(*flats))
-        varying = [k for k in keys if len({f.get(k) for f in flats}) > 1]
-        for e, flat in zip(group, flats, strict=True):
-            parts, seen = [], set()
-            for k in varying:
-                short = k.rsplit(".", 1)[-1]
-                item = f"{short}={_show(flat[k]) if k in flat else '-'}"
-                if item not in seen:
-                    seen.add(item)
-                    parts.append(item)
-            e["label"] = f"{name} ({', '.join(parts[:4])})" if parts else name
+        by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for e in group:
+            by_model[str(e["model"].get("name"))].append(e)
+        for model, members in by_model.items():
+            # Different models share no parameter list worth listing: name the model first and
+            # tell entries apart by what varies among the entries of the same model.
+            head = [f"model={model}"] if len(by_model) > 1 else []
+            for e, parts in zip(members, _varying_parts(members), strict=True):
+                parts = head + parts[:4]
+                e["label"] = f"{name} ({', '.join(parts)})" if parts else name
         labels = [e["label"] for e in group]
         for e in group:
             if labels.count(e["label"]) > 1:

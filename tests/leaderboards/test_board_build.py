@@ -202,6 +202,29 @@ def test_labels_tell_same_objective_entries_apart(tmp_path):
     ]
 
 
+def test_labels_name_the_model_first_when_entries_of_one_objective_use_different_models(tmp_path):
+    # Two fusions of one model and a second model with many other parameters: each label names
+    # its model, then only what varies among that model's entries (not the first 4 keys of all).
+    for fusion in ("concat", "relation-full"):
+        write_suite(tmp_path, {"baseline": [1, 1]}, model_params={"fusion": fusion})
+    for s, e in enumerate([0, 2]):
+        rec = mvc_record(
+            "hand",
+            "baseline",
+            seed=s,
+            errors=e,
+            model_params={"hidden": [400, 200], "gamma": 6.0, "init_std": 0.02},
+        )
+        rec = record_with(rec, model__name="released", config__model__name="released")
+        write_record(tmp_path, rec)
+    lb = B.build(B.load_records([tmp_path]))
+    assert sorted(e["label"] for e in lb["boards"][0]["entries"]) == [
+        "baseline (model=mvnncor, fusion=concat)",
+        "baseline (model=mvnncor, fusion=relation-full)",
+        "baseline (model=released)",
+    ]
+
+
 class ToySplitTrials(Protocol):
     """A protocol whose trials are separate runs (as RegDB's ten splits)."""
 
