@@ -100,7 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Per entry: the change of each metric's mean (B - A), whether it exceeds "
         "the seeds' spread (|delta| > the larger sample std of the two sides; Welch's t-test "
         "p-value when both have values), and what else changed (runs, rank, completeness, "
-        "config).",
+        "config). When both sides of an entry ran the same (split, seed) pairs (as under "
+        "mvc/accuracy@2), the change is also paired by (split, seed): the mean of B - A over "
+        "the pairs, its 95 % CI and the paired t-test p-value, the statistics the leaderboard "
+        "itself uses.",
     )
     c.add_argument("a", metavar="A", help="the older leaderboard JSON")
     c.add_argument("b", metavar="B", help="the newer leaderboard JSON")
