@@ -33,7 +33,10 @@ def test_view_outputs_shapes_with_bottleneck(fusion):
     assert tuple(out.fused_logits.shape) == (16, 10)
     assert [tuple(t.shape) for t in out.loo_logits] == [(16, 10)] * 6
     assert all(torch.equal(z, m) for z, m in zip(out.rep, out.rep_mean, strict=True))
-    assert torch.equal(out.task_fused_logits, out.fused_logits)  # eval: one stream
+    # grad is enabled, so the objective's copy of the fused row is computed in a second,
+    # detached-parameter stream: the same values up to float rounding (bitwise on some BLAS
+    # kernels, not on all: AMD EPYC differs in the last bits for `mean`)
+    torch.testing.assert_close(out.task_fused_logits, out.fused_logits)
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

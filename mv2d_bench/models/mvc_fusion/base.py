@@ -13,7 +13,8 @@ A fusion ``forward(reps, weights, live) -> FusionOutput``:
 It returns ``logits`` (K, B, C) and, for fusions with a classifier per view, ``view_logits``
 (K, B, n, C). A view whose weight is 0 has no influence on its row. Random masks (dropout) are
 drawn once per call and shared by all rows, so every subset sees the same noise and a frozen
-copy of a live row has exactly its values.
+copy of a live row has its values (up to float rounding: the two streams are separate products,
+which some BLAS kernels sum in a different order).
 
 :func:`fuse_views` builds the rows - the fused prediction (all present views), optionally a
 frozen copy of it for the objective, and the n leave-one-out subsets - and calls the fusion once.
