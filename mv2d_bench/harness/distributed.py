@@ -86,8 +86,15 @@ def init_from_env(device: str) -> bool:
     return True
 
 
-def shutdown() -> None:
+def shutdown(synchronize: bool = False) -> None:
+    """End the process group. ``synchronize`` (a run that ended normally on every rank): a
+    barrier first, so that no rank tears its gloo connections down while a peer is still in
+    its last collective or writing the record (a rank that left early was seen to abort with
+    'terminate called without an active exception'). After an error the group is ended at
+    once: a barrier there could wait for a rank that is stuck in another collective."""
     if dist.is_available() and dist.is_initialized():
+        if synchronize and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -129,6 +129,7 @@ def evaluate_checkpoint(
     else:
         model_state, epoch, weights = state["model"], int(state["epoch"]), "last"
     started = init_from_env(config.run.device)
+    ok = False
     try:
         if config.run.threads > 0:
             torch.set_num_threads(config.run.threads)
@@ -144,10 +145,11 @@ def evaluate_checkpoint(
             arrays = collect_predictions(task, model, split)
             save_npz(predictions_out, arrays)
         w = world()
+        ok = True
         return CheckpointScore(score, task.protocol.id, split, weights, epoch, w.size, w.backend)
     finally:
         if started:
-            shutdown()
+            shutdown(synchronize=ok)
 
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:

@@ -196,35 +196,45 @@ def run(
     the other ranks return None)."""
     out_dir = Path(out_dir)
     started = init_from_env(config.run.device)
+    ok = False
     try:
-        problem = None
-        if world().is_main:
-            try:
-                check_writable(out_dir)
-            except RunError as exc:
-                problem = str(exc)
-        problem = broadcast(problem)
-        if problem:
-            raise RunError(problem)
-        task = make_task(config)
-        log_rel = f"logs/{log_name(config)}"
-        trainer = Trainer(
-            task, config, log_path=out_dir / log_rel, checkpoint_path=checkpoint, force=force
-        )
-        result = trainer.fit()
-        if not world().is_main:
-            return None
-        log_file = trainer.log_file or (out_dir / f"{log_rel}.part")
-        log_rel = os.path.relpath(log_file, out_dir)
-        record = build_record(config, task, result, log_rel)
-        path = write_record_safely(out_dir, record, log_file)
-        if trainer.resumed_from and trainer.resumed_from["finished"]:
-            print(
-                f"mv2d-bench: note: {checkpoint} holds this run finished but its record was not "
-                f"in {out_dir}: wrote it from the saved weights, nothing was trained",
-                file=sys.stderr,
-            )
+        path = _run_in_world(config, out_dir, checkpoint, force)
+        ok = True
         return path
     finally:
         if started:
-            shutdown()
+            shutdown(synchronize=ok)
+
+
+def _run_in_world(
+    config: RunConfig, out_dir: Path, checkpoint: str | Path | None, force: bool
+) -> Path | None:
+    """The body of :func:`run`, inside the process group (if any)."""
+    problem = None
+    if world().is_main:
+        try:
+            check_writable(out_dir)
+        except RunError as exc:
+            problem = str(exc)
+    problem = broadcast(problem)
+    if problem:
+        raise RunError(problem)
+    task = make_task(config)
+    log_rel = f"logs/{log_name(config)}"
+    trainer = Trainer(
+        task, config, log_path=out_dir / log_rel, checkpoint_path=checkpoint, force=force
+    )
+    result = trainer.fit()
+    if not world().is_main:
+        return None
+    log_file = trainer.log_file or (out_dir / f"{log_rel}.part")
+    log_rel = os.path.relpath(log_file, out_dir)
+    record = build_record(config, task, result, log_rel)
+    path = write_record_safely(out_dir, record, log_file)
+    if trainer.resumed_from and trainer.resumed_from["finished"]:
+        print(
+            f"mv2d-bench: note: {checkpoint} holds this run finished but its record was not "
+            f"in {out_dir}: wrote it from the saved weights, nothing was trained",
+            file=sys.stderr,
+        )
+    return path
